@@ -1,0 +1,24 @@
+// The storage layer's public face: other layers import from here only.
+export type {
+  Storage,
+  Capabilities,
+  PutBody,
+  PutOptions,
+  PutResult,
+  GetOptions,
+  GetResult,
+  ObjectInfo,
+  ListOptions,
+  ListEntry,
+  RestoreOptions,
+  PresignOptions,
+  SignalOption,
+} from './types.js';
+export { ARCHIVE_STORAGE_CLASSES } from './types.js';
+export * from './errors.js';
+export type { RequestStats } from './stats.js';
+export { compareKeys, unquoteEtag } from './keys.js';
+export { LocalStorage } from './local/local.js';
+export { S3Storage, DEFAULT_PART_SIZE, DEFAULT_CONCURRENCY, type S3StorageOptions } from './s3/s3.js';
+export type { S3Credentials } from './s3/client.js';
+export { openStorage, parseStorageUrl, splitObjectUrl, type StorageLocation } from './url.js';
