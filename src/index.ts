@@ -1,3 +1,3 @@
-// Offsite's library API. Layers: storage (one interface over a local directory or S3), snapshot
-// (JSON state snapshots with integrity checks). Import from "offsite".
+// Offsite's library entry point: the storage layer and the snapshot API.
 export * from './storage/index.js';
+export * from './snapshot/index.js';

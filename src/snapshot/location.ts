@@ -24,13 +24,11 @@ export async function withSnapshotStorage<T>(opts: SnapshotLocation, fn: (storag
 }
 
 function openSelected(opts: SnapshotLocation): Storage {
-  if (opts.storage !== undefined) {
-    if (typeof opts.storage !== 'string') throw invalid('storage must be a Storage instance or a storage URL string');
-    return openStorage(opts.storage);
-  }
-  if (opts.s3 !== undefined) {
-    const { bucket, prefix, region, endpoint, forcePathStyle, credentials, profile } = opts.s3;
-    if (typeof bucket !== 'string' || bucket === '') throw invalid('s3.bucket is required');
+  const { storage } = opts;
+  if (storage !== undefined && typeof storage !== 'string') throw invalid('storage must be a Storage instance, "s3", "local" or a storage URL');
+  if (storage === 's3') {
+    const { bucket, prefix, region, endpoint, forcePathStyle, credentials, profile } = opts;
+    if (typeof bucket !== 'string' || bucket === '') throw invalid('storage "s3" needs a bucket: { storage: "s3", bucket: "my-bucket", region: "eu-west-1" }');
     return new S3Storage({
       bucket,
       // As in s3:// URLs: a prefix names a folder, so "agents" and "agents/" mean the same.
@@ -42,9 +40,14 @@ function openSelected(opts: SnapshotLocation): Storage {
       ...(profile ? { profile } : {}),
     });
   }
-  if (opts.directory !== undefined) {
-    if (typeof opts.directory !== 'string' || opts.directory === '') throw invalid('directory must be a non-empty path');
-    return new LocalStorage(path.resolve(opts.directory));
+  if (opts.bucket !== undefined && storage === undefined) throw invalid('bucket is set but storage is not: add storage: "s3"');
+  if (storage === 'local' || opts.directory !== undefined) {
+    if (opts.directory !== undefined && (typeof opts.directory !== 'string' || opts.directory === '')) throw invalid('directory must be a non-empty path');
+    return new LocalStorage(path.resolve(opts.directory ?? DEFAULT_SNAPSHOT_DIRECTORY));
+  }
+  if (storage !== undefined) {
+    if (storage === '') throw invalid('storage must not be empty');
+    return openStorage(storage);
   }
   const fromEnv = process.env[SNAPSHOT_URL_ENV];
   if (fromEnv) return openStorage(fromEnv);

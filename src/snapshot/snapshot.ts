@@ -15,6 +15,7 @@ import {
   encodeValue,
   objectKeyFor,
   parseUserMetadata,
+  sha256Hex,
   snapshotKeyOf,
   toSnapshotMetadata,
   type DecodeResult,
@@ -80,7 +81,6 @@ export async function verifySnapshot(key: string, opts: SnapshotCallOptions = {}
     } catch (e) {
       // A newer format is not corruption: the caller needs a newer Offsite, not a new snapshot.
       if (!(e instanceof SnapshotError) || e.code !== 'NotASnapshot') throw e;
-      const { sha256Hex } = await import('./format.js');
       const actualStoredSha256 = sha256Hex(stored);
       return { ...base, ok: false, expectedSha256: undefined, actualSha256: undefined, expectedStoredSha256: undefined, actualStoredSha256, size: undefined, error: e.message };
     }

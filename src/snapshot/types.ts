@@ -1,34 +1,34 @@
 import type { S3Credentials, Storage } from '../storage/index.js';
 
 /**
- * Where snapshots live. The first of these that is set wins:
- * 1. `storage`: a Storage instance (used as is, never closed) or a storage URL
- *    (`./dir`, `file:///abs/dir`, `s3://bucket/prefix?endpoint=...`);
- * 2. `s3`: a bucket described field by field;
- * 3. `directory`: a local directory;
- * 4. the environment variable OFFSITE_SNAPSHOT_URL (any storage URL; empty = unset);
- * 5. `.offsite/snapshots` under the current working directory.
- * Storage this library opens itself (2-5, or a URL in 1) is closed at the end of each call.
+ * Where snapshots live. The first of these that applies wins:
+ * 1. `storage` as a Storage instance (used as is, never closed by this library);
+ * 2. `storage` as a storage URL (`./dir`, `file:///abs/dir`, `s3://bucket/prefix?endpoint=...`);
+ * 3. `storage: 's3'` with `bucket` (and `prefix`, `region`, `endpoint`, ... as needed);
+ * 4. `storage: 'local'` or `directory`: a local directory (default `.offsite/snapshots`);
+ * 5. the environment variable OFFSITE_SNAPSHOT_URL (any storage URL; empty = unset), so the same
+ *    code runs against a local directory in development and S3 in production;
+ * 6. `.offsite/snapshots` under the current working directory.
+ * Storage this library opens itself (2-6) is closed at the end of each call.
  */
 export interface SnapshotLocation {
-  storage?: Storage | string;
-  s3?: SnapshotS3Location;
-  directory?: string;
-}
-
-export interface SnapshotS3Location {
-  bucket: string;
-  /** Key prefix inside the bucket ("agents/" -> snapshots are stored under it). */
+  storage?: Storage | 's3' | 'local' | (string & {});
+  /** With `storage: 's3'`: the bucket. */
+  bucket?: string;
+  /** With `storage: 's3'`: key prefix inside the bucket ("agents/" -> snapshots are stored under it). */
   prefix?: string;
-  /** Default: AWS_REGION, then us-east-1. */
+  /** With `storage: 's3'`. Default: AWS_REGION, then us-east-1. */
   region?: string;
-  /** For S3-compatible servers (MinIO, Ceph, R2, ...). */
+  /** With `storage: 's3'`: for S3-compatible servers (MinIO, Ceph, R2, ...). */
   endpoint?: string;
-  /** Default: true when `endpoint` is set (most non-AWS servers are path-style), else false. */
+  /** With `storage: 's3'`. Default: true when `endpoint` is set (most non-AWS servers are path-style). */
   forcePathStyle?: boolean;
-  /** Default: the AWS credential chain (environment, profile, SSO, instance role). */
+  /** With `storage: 's3'`. Default: the AWS credential chain (environment, profile, SSO, instance role). */
   credentials?: S3Credentials;
+  /** With `storage: 's3'`: a profile from ~/.aws/config. */
   profile?: string;
+  /** A local directory (implies `storage: 'local'`). */
+  directory?: string;
 }
 
 export interface SnapshotCallOptions extends SnapshotLocation {
