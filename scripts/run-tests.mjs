@@ -2,7 +2,7 @@
 // missing), runs every test file under test/ with Node's test runner (files in parallel, each
 // with its own bucket), then stops the server by PID.
 //   node scripts/run-tests.mjs [FILE_OR_NAME_FILTER...]
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,10 @@ if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
+
+// The CLI tests run bin/offsite, which runs the compiled dist/: build it from this tree first.
+const build = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
 
 // Tools the suite uses to prove plain restores and to compare with peers.
 ensureDebianPackages({ age: ['age'], aws: ['awscli'] });

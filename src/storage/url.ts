@@ -1,7 +1,8 @@
+import { existsSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidUrlError } from './errors.js';
-import { LocalStorage } from './local/local.js';
+import { LocalStorage, LOCAL_INTERNAL_DIR } from './local/local.js';
 import { S3Storage, type S3StorageOptions } from './s3/s3.js';
 import type { Storage } from './types.js';
 
@@ -90,16 +91,65 @@ export function openStorage(url: string, overrides: Partial<S3StorageOptions> = 
 }
 
 /**
- * Splits "s3://bucket/dir/file.txt" into the storage it lives in and the key, for commands that
- * take one object URL. A local path splits at its last "/".
+ * Splits an object URL into the storage it lives in and the key, for commands that take one
+ * object: "s3://bucket/dir/file.txt?endpoint=…" is bucket + "dir/file.txt". A local path is
+ * keyed from its bucket root: the nearest enclosing directory already used as a bucket (it holds
+ * Offsite's `.offsite-local/`); for a new bucket, the first directory the path would create
+ * (`./bucket/a/b.txt` with no `./bucket` yet: `./bucket`); else the file's parent directory.
  */
 export function splitObjectUrl(url: string): { storageUrl: string; key: string } {
   const loc = parseStorageUrl(url);
   if (loc.kind === 'local') {
-    return { storageUrl: path.dirname(loc.root), key: path.basename(loc.root) };
+    const root = findLocalBucketRoot(path.dirname(loc.root)) ?? firstNewDirectory(loc.root) ?? path.dirname(loc.root);
+    return { storageUrl: root, key: toKey(path.relative(root, loc.root)) };
   }
-  const keyFromUrl = decodeURIComponent(new URL(url).pathname.replace(/^\/+/, ''));
-  if (!keyFromUrl || keyFromUrl.endsWith('/')) throw new InvalidUrlError(url, 'it names a bucket or a prefix, not an object (s3://BUCKET/KEY)');
+  const { storageUrl, rest } = splitS3(url, loc.bucket);
+  if (!rest || rest.endsWith('/')) throw new InvalidUrlError(url, 'it names a bucket or a prefix, not an object (s3://BUCKET/KEY)');
+  return { storageUrl, key: rest };
+}
+
+/**
+ * Splits a listing URL into storage and key prefix: "s3://bucket/logs/2026/" is bucket +
+ * "logs/2026/". A local directory is listed from the nearest enclosing bucket root (see
+ * splitObjectUrl), else it is the root itself.
+ */
+export function splitPrefixUrl(url: string): { storageUrl: string; prefix: string } {
+  const loc = parseStorageUrl(url);
+  if (loc.kind === 'local') {
+    const root = findLocalBucketRoot(loc.root) ?? loc.root;
+    const rel = toKey(path.relative(root, loc.root));
+    // A directory lists what is inside it; anything else is a prefix of names ("logs/2026-").
+    const isDir = url.endsWith('/') || (existsSync(loc.root) && statSync(loc.root).isDirectory());
+    return { storageUrl: root, prefix: rel === '' ? '' : isDir ? `${rel}/` : rel };
+  }
+  const { storageUrl, rest } = splitS3(url, loc.bucket);
+  return { storageUrl, prefix: rest };
+}
+
+function splitS3(url: string, bucket: string): { storageUrl: string; rest: string } {
+  const rest = decodeURIComponent(new URL(url).pathname.replace(/^\/+/, ''));
   const query = url.includes('?') ? url.slice(url.indexOf('?')) : '';
-  return { storageUrl: `s3://${loc.bucket}${query}`, key: keyFromUrl };
+  return { storageUrl: `s3://${bucket}${query}`, rest };
+}
+
+/** The nearest directory at or above `dir` that holds `.offsite-local/` (a local bucket). */
+export function findLocalBucketRoot(dir: string): string | undefined {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (existsSync(path.join(d, LOCAL_INTERNAL_DIR))) return d;
+    if (path.dirname(d) === d) return undefined;
+  }
+}
+
+/** The topmost missing directory on the way to `file` (undefined if its parent exists). */
+function firstNewDirectory(file: string): string | undefined {
+  let missing: string | undefined;
+  for (let d = path.dirname(file); !existsSync(d); d = path.dirname(d)) {
+    missing = d;
+    if (path.dirname(d) === d) break;
+  }
+  return missing;
+}
+
+function toKey(relative: string): string {
+  return relative.split(path.sep).join('/');
 }

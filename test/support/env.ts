@@ -1,10 +1,10 @@
 // Shared test helpers: the RGW started by scripts/run-tests.mjs, a bucket per test file, temp dirs.
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { after } from 'node:test';
 import { S3Storage, type S3StorageOptions } from '../../src/storage/index.js';
 
 export interface S3TestServer {
@@ -72,9 +72,12 @@ export function openTestS3(bucket: string, opts: Partial<S3StorageOptions> = {})
   });
 }
 
-/** A temp directory removed when the test file ends. */
+/**
+ * A temp directory removed when the test process exits (not by an `after` hook: called from a
+ * `before` hook, that would run before the tests that use it).
+ */
 export async function tempDir(label = 'offsite-test-'): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), label));
-  after(() => rm(dir, { recursive: true, force: true }));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }

@@ -28,7 +28,9 @@ import type {
 } from '../types.js';
 
 /** Offsite's own files inside the bucket directory; never listed, never a valid key. */
-const INTERNAL_DIR = '.offsite-local';
+/** Offsite's own files inside a local bucket (metadata, temp files, locks); never a key. */
+export const LOCAL_INTERNAL_DIR = '.offsite-local';
+const INTERNAL_DIR = LOCAL_INTERNAL_DIR;
 
 /** What is kept beside each object (in INTERNAL_DIR/meta, named by a hash of the key). */
 interface Sidecar {
@@ -235,7 +237,8 @@ export class LocalStorage implements Storage {
     if (segments.some((s) => s === '' || s === '.' || s === '..')) {
       throw new InvalidKeyError(key, 'the local adapter does not accept empty, "." or ".." path segments (no leading, trailing or double "/")');
     }
-    if (segments[0] === INTERNAL_DIR) throw new InvalidKeyError(key, `keys under ${INTERNAL_DIR}/ are reserved for Offsite`);
+    // At any depth: a directory holding its own .offsite-local/ is another local bucket.
+    if (segments.includes(INTERNAL_DIR)) throw new InvalidKeyError(key, `"${INTERNAL_DIR}" is reserved for Offsite and cannot be part of a key`);
     if (segments.some((s) => Buffer.byteLength(s) > 255)) throw new InvalidKeyError(key, 'a path segment is longer than 255 bytes (a file-system limit)');
     return path.join(this.root, ...segments);
   }
@@ -374,7 +377,7 @@ export class LocalStorage implements Storage {
       throw this.classify(e, dir);
     }
     const items = entries
-      .filter((d) => !(dir === '' && d.name === INTERNAL_DIR))
+      .filter((d) => d.name !== INTERNAL_DIR)
       .map((d) => ({ name: d.isDirectory() ? `${dir}${d.name}/` : `${dir}${d.name}`, isDir: d.isDirectory() }))
       .sort((a, b) => compareKeys(a.name, b.name));
     for (const item of items) {
