@@ -92,7 +92,7 @@ export function registerSnapshotCommands(program: Command): void {
       const g = cmd.optsWithGlobals<SnapshotCliOptions>();
       const m = await getMetadata(key, location(g));
       if (g.json) return printJson(m);
-      for (const [name, value] of Object.entries(m)) printLine(`${name.padEnd(14)} ${String(value)}`);
+      for (const [name, value] of Object.entries(m)) printLine(`${name.padEnd(16)} ${String(value)}`);
     });
 
   group
