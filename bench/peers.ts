@@ -1,7 +1,6 @@
 // How to run the peer tools against the bench's S3 target: the binary, an isolated environment
 // (no user profile, no stray AWS_/RCLONE_ variables, AWS_CA_BUNDLE removed: the endpoint is plain
 // http and rclone 1.60 refuses to start with it set), and the command lines the scenarios use.
-// Later scenarios (a file tree, restic backups) build on the same objects.
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +10,6 @@ import type { S3Target } from './types.js';
 /** Debian's binaries: `aws` on PATH may be a pip aws-cli 1.x shim; the bench wants awscli 2. */
 export const AWS_BIN = process.env.BENCH_AWS_BIN ?? '/usr/bin/aws';
 export const RCLONE_BIN = process.env.BENCH_RCLONE_BIN ?? '/usr/bin/rclone';
-export const RESTIC_BIN = process.env.BENCH_RESTIC_BIN ?? '/usr/bin/restic';
 
 /** Debian packages that provide the commands above (for ensureDebianPackages in run-bench.mjs). */
 export const PEER_PACKAGES: Record<string, string[]> = {
@@ -24,7 +22,7 @@ export const PEER_PACKAGES: Record<string, string[]> = {
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (/^(AWS_|RCLONE_|RESTIC_)/.test(k)) continue;
+    if (/^(AWS_|RCLONE_)/.test(k)) continue;
     env[k] = v;
   }
   return { ...env, ...extra };
@@ -49,8 +47,10 @@ function versionOf(bin: string, args: string[], env: NodeJS.ProcessEnv): string 
   return (r.stdout || r.stderr || '').trim().split('\n')[0] || 'unknown';
 }
 
-export interface Peer {
+/** A tool the bench times: Offsite itself or a peer. */
+export interface Tool {
   name: string;
+  /** First line of its own version output. */
   version: string;
   /** Local file -> s3://bucket/key. */
   upload(file: string, key: string): Command;
@@ -59,7 +59,7 @@ export interface Peer {
 }
 
 /** aws-cli with its defaults (8 MiB parts, 10 requests in parallel, ranged parallel GETs). */
-export function awsCli(target: S3Target, scratchDir: string): Peer {
+export function awsCli(target: S3Target, scratchDir: string): Tool {
   const env = awsEnv(target, scratchDir);
   const common = ['--endpoint-url', target.endpoint, '--no-progress', '--only-show-errors'];
   return {
@@ -70,16 +70,8 @@ export function awsCli(target: S3Target, scratchDir: string): Peer {
   };
 }
 
-export interface RclonePeer extends Peer {
-  configFile: string;
-  /** "bench:bucket/key" */
-  remote(key: string): string;
-  /** Any other rclone command against the target (copy, sync, ...). */
-  command(args: string[]): Command;
-}
-
 /** rclone with its defaults (5 MiB parts, 4 uploads in parallel, 4 download streams). */
-export function rclone(target: S3Target, scratchDir: string): RclonePeer {
+export function rclone(target: S3Target, scratchDir: string): Tool {
   const configFile = path.join(scratchDir, 'rclone.conf');
   writeFileSync(
     configFile,
@@ -103,32 +95,7 @@ export function rclone(target: S3Target, scratchDir: string): RclonePeer {
   return {
     name: 'rclone',
     version: versionOf(RCLONE_BIN, ['version'], env),
-    configFile,
-    remote,
-    command,
     upload: (file, key) => command(['copyto', file, remote(key)]),
     download: (key, file) => command(['copyto', remote(key), file]),
-  };
-}
-
-export interface ResticRepo {
-  version: string;
-  env: NodeJS.ProcessEnv;
-  /** restic ARGS against the repository (init, backup DIR, restore latest --target DIR, ...). */
-  command(args: string[]): Command;
-}
-
-/** A restic repository under s3://bucket/prefix (for the tree and database scenarios to come). */
-export function restic(target: S3Target, scratchDir: string, prefix = 'restic'): ResticRepo {
-  const env = {
-    ...awsEnv(target, scratchDir),
-    RESTIC_REPOSITORY: `s3:${target.endpoint.replace(/\/+$/, '')}/${target.bucket}/${prefix}`,
-    RESTIC_PASSWORD: 'offsite-bench',
-    RESTIC_CACHE_DIR: path.join(scratchDir, 'restic-cache'),
-  };
-  return {
-    version: versionOf(RESTIC_BIN, ['version'], env),
-    env,
-    command: (args) => ({ cmd: RESTIC_BIN, args, env }),
   };
 }

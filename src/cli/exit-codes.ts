@@ -1,13 +1,13 @@
-// Every exit code of the CLI, and which error maps to which: scripts can switch on them.
-import { isStorageError } from '../storage/index.js';
-import { isSnapshotError } from '../snapshot/index.js';
+// Every exit code of the CLI, and which error maps to which: scripts can switch on them. Errors
+// are matched by their stable `code` (every layer's errors carry one), so this file does not
+// load the layers it describes: `offsite put` starts without the archive engine's libraries.
 import { UsageError } from './output.js';
 
 export const EXIT = {
   ok: 0,
   /** Something failed (including a doctor check or a failed verification). */
   failure: 1,
-  /** Bad arguments, a bad URL or key. */
+  /** Bad arguments, a bad URL, key or config value. */
   usage: 2,
   notFound: 3,
   /** Credentials refused, or permission missing. */
@@ -23,41 +23,49 @@ export const EXIT = {
   archived: 9,
 } as const;
 
-export function exitCodeFor(e: unknown): number {
-  if (e instanceof UsageError) return EXIT.usage;
-  if (isSnapshotError(e)) {
-    if (e.code === 'SnapshotCorrupted' || e.code === 'NotASnapshot') return EXIT.corrupted;
-    return EXIT.usage;
-  }
-  if (isStorageError(e)) {
-    switch (e.code) {
-      case 'NotFound':
-        return EXIT.notFound;
-      case 'InvalidCredentials':
-      case 'AccessDenied':
-        return EXIT.denied;
-      case 'NoSuchBucket':
-        return EXIT.noSuchBucket;
-      case 'PreconditionFailed':
-        return EXIT.precondition;
-      case 'Transient':
-        return EXIT.transient;
-      case 'ArchivedObject':
-        return EXIT.archived;
-      case 'InvalidUrl':
-      case 'InvalidKey':
-        return EXIT.usage;
-      default:
-        return EXIT.failure;
-    }
-  }
-  return EXIT.failure;
-}
+const BY_CODE: Record<string, number> = {
+  // storage
+  NotFound: EXIT.notFound,
+  InvalidCredentials: EXIT.denied,
+  AccessDenied: EXIT.denied,
+  NoSuchBucket: EXIT.noSuchBucket,
+  PreconditionFailed: EXIT.precondition,
+  Transient: EXIT.transient,
+  ArchivedObject: EXIT.archived,
+  InvalidUrl: EXIT.usage,
+  InvalidKey: EXIT.usage,
+  // snapshots
+  SnapshotCorrupted: EXIT.corrupted,
+  NotASnapshot: EXIT.corrupted,
+  UnsupportedSnapshotFormat: EXIT.usage,
+  InvalidSnapshotKey: EXIT.usage,
+  InvalidSnapshotOptions: EXIT.usage,
+  SnapshotMetadataTooLarge: EXIT.usage,
+  NotSerializable: EXIT.usage,
+  // archive configuration, policies
+  InvalidConfig: EXIT.usage,
+  SessionNotFound: EXIT.usage,
+  InvalidPolicy: EXIT.usage,
+  // codec: damaged or hostile data, or bad keys and rates
+  UnsafeArchiveEntry: EXIT.corrupted,
+  UnsupportedArchiveEntry: EXIT.corrupted,
+  InvalidArchive: EXIT.corrupted,
+  ArchiveMismatch: EXIT.corrupted,
+  DecryptionFailed: EXIT.corrupted,
+  InvalidRecipient: EXIT.usage,
+  InvalidIdentity: EXIT.usage,
+  InvalidRate: EXIT.usage,
+  InvalidArgument: EXIT.usage,
+};
 
-/** A stable code for --json error output. */
+/** A stable code for --json error output and for the exit code. */
 export function errorCodeOf(e: unknown): string {
   if (e instanceof UsageError) return 'Usage';
-  if (isSnapshotError(e) || isStorageError(e)) return e.code;
   const code = (e as { code?: unknown })?.code;
   return typeof code === 'string' ? code : 'Error';
+}
+
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof UsageError) return EXIT.usage;
+  return BY_CODE[errorCodeOf(e)] ?? EXIT.failure;
 }

@@ -2,8 +2,10 @@
 // line on stderr (the stack only with --debug) and an exit code from exit-codes.ts.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
+import { registerArchiveCommands } from './commands/archive.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerObjectCommands } from './commands/objects.js';
+import { registerPolicyCommands } from './commands/policy.js';
 import { registerSnapshotCommands } from './commands/snapshot.js';
 import { errorCodeOf, EXIT, exitCodeFor } from './exit-codes.js';
 import { printJson } from './output.js';
@@ -39,11 +41,14 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 credentials or permission, 
   );
   registerObjectCommands(program);
   registerSnapshotCommands(program);
+  registerArchiveCommands(program);
+  registerPolicyCommands(program);
   registerDoctorCommand(program);
-  for (const cmd of program.commands) {
-    cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
-  }
+  const overrideExits = (c: Command) => {
+    c.exitOverride();
+    for (const sub of c.commands) overrideExits(sub);
+  };
+  overrideExits(program);
   return program;
 }
 
@@ -74,5 +79,15 @@ function firstLine(s: string): string {
   return line.length > 0 ? line : 'unknown error';
 }
 
+// If a stream ever stalls, the event loop empties with the command unfinished and Node would
+// exit 0: never report success for work that did not complete.
+let finished = false;
+process.on('exit', () => {
+  if (!finished) {
+    process.stderr.write('offsite: internal error: the command stopped before it finished (run again with --debug and report it)\n');
+    process.exitCode = EXIT.failure;
+  }
+});
 const code = await main(process.argv.slice(2));
+finished = true;
 process.exitCode = code;

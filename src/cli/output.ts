@@ -9,6 +9,11 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** One JSON document on one line: for commands that also stream JSON events (NDJSON). */
+export function printJsonLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
 export function printLine(line: string): void {
   process.stdout.write(`${line}\n`);
 }

@@ -61,6 +61,12 @@ export interface Storage {
   /** Optional: ask the store to restore an archived (Glacier-class) object. See capabilities. */
   restoreArchived?(key: string, opts: RestoreOptions): Promise<'started' | 'in-progress' | 'already-restored'>;
 
+  /**
+   * Optional: abort the unfinished multipart uploads of keys starting with `keyPrefix` (left by
+   * a killed process; their parts are billed until aborted). Returns the aborted upload ids.
+   */
+  abortMultipartUploads?(keyPrefix: string, opts?: SignalOption): Promise<string[]>;
+
   /** Optional: a presigned URL for GET or PUT without credentials. See capabilities. */
   presign?(key: string, opts: PresignOptions): Promise<string>;
 

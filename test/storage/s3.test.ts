@@ -4,10 +4,12 @@
 // that injects 503 SlowDown, connection resets and forced 403s, because RGW does none on demand.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { Readable } from 'node:stream';
+import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { describe, it, before, after } from 'node:test';
 import { isStorageError, openStorage, type Storage, type StorageErrorCode } from '../../src/storage/index.js';
 import { pseudoRandomStream, readAll, sha256, sha256OfStream } from '../support/data.js';
-import { createTestBucket, openTestS3, s3ChildEnv, s3TestServer, s3Url } from '../support/env.js';
+import { adminClient, createTestBucket, openTestS3, s3ChildEnv, s3TestServer, s3Url } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { storageContract } from './contract.js';
 
@@ -217,5 +219,43 @@ describe('s3 adapter: presigned URLs and multipart details', () => {
     assert.deepEqual(keys, ['x.txt']);
     assert.equal(sha256(await readAll((await s.get('tenant-a/x.txt')).body)), sha256('a'));
     await a.close();
+  });
+});
+
+describe('s3 adapter: streamed uploads', () => {
+  const MIB = 1024 * 1024;
+  let bucket: string;
+  before(async () => {
+    bucket = await createTestBucket('upload');
+  });
+
+  it('a stream of exactly one part is one PutObject; one byte more is a two-part upload', async () => {
+    const s = openTestS3(bucket, { partSize: 5 * MIB });
+    await s.put('one-part.bin', pseudoRandomStream(5 * MIB, 'one'));
+    assert.deepEqual(s.stats().requests, { PutObject: 1 });
+    const two = await s.put('two-parts.bin', pseudoRandomStream(5 * MIB + 1, 'two'));
+    assert.equal(s.stats().requests.UploadPart, 2);
+    assert.match(two.etag, /-2$/);
+    assert.deepEqual(await sha256OfStream((await s.get('two-parts.bin')).body), await sha256OfStream(pseudoRandomStream(5 * MIB + 1, 'two')));
+    await s.close();
+  });
+
+  it('a body that fails half-way aborts the multipart upload: no object, no parts left behind', async () => {
+    const s = openTestS3(bucket, { partSize: 5 * MIB, concurrency: 2 });
+    async function* failing() {
+      let read = 0;
+      for await (const chunk of pseudoRandomStream(12 * MIB, 'fails')) {
+        read += (chunk as Buffer).length;
+        if (read > 11 * MIB) throw new Error('disk read error');
+        yield chunk as Buffer;
+      }
+    }
+    await assert.rejects(s.put('failed.bin', Readable.from(failing())), /disk read error/);
+    await rejectsWith(s.head('failed.bin'), 'NotFound');
+    const admin = adminClient();
+    const uploads = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'failed.bin' }));
+    assert.deepEqual(uploads.Uploads ?? [], []);
+    admin.destroy();
+    await s.close();
   });
 });

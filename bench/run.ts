@@ -1,0 +1,91 @@
+// The bench itself, given a running S3 target (scripts/run-bench.mjs starts RGW and calls this):
+// make the source file, time every tool, print the table and targets, save the JSON.
+// Knobs (environment): BENCH_SIZE_MIB (1024), BENCH_RUNS (3), BENCH_TOOLS (offsite,aws-cli,rclone),
+// BENCH_SCRATCH_DIR (the OS temp dir), BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY (Offsite options).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { killRunningTools, writeRandomFile } from './measure.js';
+import { offsite } from './offsite.js';
+import { awsCli, rclone, type Tool } from './peers.js';
+import { checkTargets, formatTable, formatTargets, summarise } from './report.js';
+import { largeFile, SCENARIO } from './scenarios/large-file.js';
+import { BenchBucket } from './target.js';
+import { BenchFailure, type S3Target } from './types.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const MIB = 1024 * 1024;
+
+function positiveInt(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new BenchFailure(`${name} must be a positive integer, not "${v}"`);
+  return n;
+}
+
+let scratchDir: string | undefined;
+
+/** For Ctrl-C: stop the tool that is running and remove the scratch files (GBs). */
+export function abortBench(): void {
+  killRunningTools();
+  if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
+}
+
+export interface BenchEnvironment {
+  target: S3Target;
+  /** What the target is, for the report ("Ceph RGW 16.2.15, bluestore, 127.0.0.1"). */
+  server: string;
+}
+
+export async function runBench({ target, server }: BenchEnvironment): Promise<void> {
+  const sizeBytes = positiveInt('BENCH_SIZE_MIB', 1024) * MIB;
+  const runs = positiveInt('BENCH_RUNS', 3);
+  const wanted = (process.env.BENCH_TOOLS ?? 'offsite,aws-cli,rclone').split(',').map((s) => s.trim());
+  scratchDir = mkdtempSync(path.join(process.env.BENCH_SCRATCH_DIR ?? os.tmpdir(), 'offsite-bench-'));
+  const log = (line: string) => console.error(`# ${line}`);
+  const bucket = new BenchBucket(target);
+  try {
+    await bucket.create();
+    const factories: Record<string, () => Tool> = {
+      offsite: () => offsite(target),
+      'aws-cli': () => awsCli(target, scratchDir!),
+      rclone: () => rclone(target, scratchDir!),
+    };
+    const unknown = wanted.filter((t) => !factories[t]);
+    if (unknown.length) throw new BenchFailure(`BENCH_TOOLS: unknown tool ${unknown.join(', ')} (known: ${Object.keys(factories).join(', ')})`);
+    const tools = wanted.map((t) => factories[t]!());
+
+    const file = path.join(scratchDir, 'source.bin');
+    const t0 = Date.now();
+    const sha256 = await writeRandomFile(file, sizeBytes);
+    log(`source ${sizeBytes / MIB} MiB of random data in ${Date.now() - t0} ms, sha256 ${sha256.slice(0, 16)}…`);
+    for (const t of tools) log(`${t.name}: ${t.version}`);
+
+    const rows = await largeFile({ tools, bucket, scratchDir, source: { file, size: sizeBytes, sha256 }, runs, log });
+    const summary = summarise(rows);
+    const targets = checkTargets(summary);
+    const date = new Date();
+    const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, os: `${os.type()} ${os.release()}` };
+
+    console.log(`\nOffsite bench, ${SCENARIO}: ${sizeBytes / MIB} MiB file, ${runs} round(s), ${date.toISOString()}`);
+    console.log(`server: ${server}; client: ${machine.cpus} cores, Node ${machine.node}`);
+    console.log(`tools: ${tools.map((t) => t.version).join('; ')}`);
+    console.log('MB/s = median of the rounds (1 MB = 10^6 bytes, wall time of the whole process); peak RSS = highest round\n');
+    console.log(formatTable(summary));
+    console.log('\ntargets');
+    console.log(formatTargets(targets));
+
+    const outDir = path.join(root, 'bench-results');
+    mkdirSync(outDir, { recursive: true });
+    const out = path.join(outDir, `${SCENARIO}-${date.toISOString().replace(/[:.]/g, '-')}.json`);
+    const result = { date: date.toISOString(), scenario: SCENARIO, server, machine, sizeBytes, runs, tools: tools.map(({ name, version }) => ({ name, version })), summary, targets, measurements: rows };
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    console.log(`\nresults: ${path.relative(process.cwd(), out)}`);
+  } finally {
+    bucket.close();
+    rmSync(scratchDir, { recursive: true, force: true });
+    scratchDir = undefined;
+  }
+}

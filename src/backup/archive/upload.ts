@@ -1,0 +1,219 @@
+/**
+ * Uploading sessions: each session directory becomes one tar, streamed (optionally gzipped and
+ * age-encrypted) straight into storage, hashed on the way. An archive is marked done in the
+ * catalog only after the store confirmed it, its size matched what was sent, and its manifest
+ * (every file's path, size and SHA-256) was stored beside it. A killed run leaves rows that are
+ * not done; the next run aborts their abandoned multipart uploads and uploads them again.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { pipeline, Transform, type Readable } from 'node:stream';
+import type { Catalog, ArchiveManifest } from '../../catalog/index.js';
+import { encryptStream, gzipStream, hashingStream, packDirectory, parseRate, throttle } from '../../codec/index.js';
+import type { Storage } from '../../storage/index.js';
+import type { ArchiveConfig } from './config.js';
+import type { EventSink } from './events.js';
+import { archiveKey, findSessions, manifestKeyFor, notesKey, sessionStats, type Session } from './sessions.js';
+import { TOOL_VERSION } from './version.js';
+
+export interface UploadOptions {
+  sessionId?: string;
+  year?: number;
+  /** At most this many sessions (after filtering). */
+  limit?: number;
+  /** Upload sessions whose archive is already done again (default: skip them). */
+  skipExisting?: boolean;
+  /** Abort abandoned multipart uploads of earlier, interrupted runs (default: true). */
+  cleanup?: boolean;
+  bwlimit?: string;
+  storageClass?: string;
+  tags?: Record<string, string>;
+  /** Report what would be uploaded, upload nothing. */
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+}
+
+export interface UploadPlanEntry {
+  sessionId: string;
+  year: number;
+  key: string;
+  files: number;
+  bytes: number;
+  action: 'upload' | 'skip';
+  reason?: string;
+}
+
+export interface UploadResult {
+  uploaded: number;
+  skipped: number;
+  failed: Array<{ sessionId: string; error: string }>;
+  bytes: number;
+  seconds: number;
+  plan: UploadPlanEntry[];
+}
+
+export async function uploadSessions(config: ArchiveConfig, storage: Storage, catalog: Catalog, opts: UploadOptions = {}): Promise<UploadResult> {
+  const emit: EventSink = opts.onEvent ?? (() => undefined);
+  const encrypted = config.recipients.length > 0 || config.passphrase !== undefined;
+  const destination = storage.url;
+  catalog.markStaleOperations();
+
+  let sessions = await findSessions(config);
+  if (opts.sessionId !== undefined) {
+    sessions = sessions.filter((s) => s.id === opts.sessionId);
+    if (sessions.length === 0) throw new Error(`no session "${opts.sessionId}" under ${config.sessionsRoot}; "offsite archive list-sessions" shows them`);
+  }
+  if (opts.year !== undefined) sessions = sessions.filter((s) => s.year === opts.year);
+
+  const plan: UploadPlanEntry[] = [];
+  for (const s of sessions) {
+    const key = archiveKey(config.keyTemplate, s, { compress: config.compress, encrypted });
+    const existing = catalog.getArchive(destination, key);
+    const done = existing?.status === 'done';
+    const stats = await sessionStats(s.dir);
+    if (done && opts.skipExisting !== false) plan.push({ sessionId: s.id, year: s.year, key, ...stats, action: 'skip', reason: 'already archived' });
+    else plan.push({ sessionId: s.id, year: s.year, key, ...stats, action: 'upload' });
+  }
+  let toUpload = plan.filter((p) => p.action === 'upload');
+  if (opts.limit !== undefined) {
+    for (const p of toUpload.slice(opts.limit)) Object.assign(p, { action: 'skip', reason: `over --limit ${opts.limit}` });
+    toUpload = toUpload.slice(0, opts.limit);
+  }
+  const result: UploadResult = { uploaded: 0, skipped: plan.length - toUpload.length, failed: [], bytes: 0, seconds: 0, plan };
+  if (opts.dryRun) return result;
+
+  const started = Date.now();
+  const opId = catalog.startOperation('upload', { destination, sessions: toUpload.map((p) => p.sessionId) });
+  emit({ type: 'run-start', op: 'upload', sessions: toUpload.length, bytes: toUpload.reduce((n, p) => n + p.bytes, 0) });
+  for (const p of plan) if (p.action === 'skip') emit({ type: 'session-skipped', sessionId: p.sessionId, reason: p.reason ?? '' });
+
+  if (opts.cleanup !== false) await abortAbandonedUploads(storage, catalog, destination, emit);
+
+  const byId = new Map(sessions.map((s) => [s.id, s]));
+  try {
+    for (const p of toUpload) {
+      opts.signal?.throwIfAborted();
+      const session = byId.get(p.sessionId)!;
+      try {
+        const bytes = await uploadOne(config, storage, catalog, session, p, { ...opts, encrypted, emit });
+        result.uploaded++;
+        result.bytes += bytes;
+      } catch (e) {
+        if (opts.signal?.aborted) throw e;
+        const error = (e as Error).message;
+        result.failed.push({ sessionId: p.sessionId, error });
+        emit({ type: 'session-failed', sessionId: p.sessionId, error });
+      }
+    }
+  } catch (e) {
+    catalog.finishOperation(opId, { status: 'interrupted', bytes: result.bytes, seconds: (Date.now() - started) / 1000, error: (e as Error).message });
+    throw e;
+  }
+  result.seconds = (Date.now() - started) / 1000;
+  catalog.finishOperation(opId, { status: result.failed.length ? 'failed' : 'ok', bytes: result.bytes, seconds: result.seconds, ...(result.failed.length ? { error: `${result.failed.length} session(s) failed` } : {}) });
+  if (result.bytes > 0 && result.seconds > 0) catalog.recordThroughput({ kind: 'upload', bytes: result.bytes, seconds: result.seconds });
+  emit({ type: 'run-done', op: 'upload', ok: result.uploaded, skipped: result.skipped, failed: result.failed.length, bytes: result.bytes, seconds: result.seconds });
+  return result;
+}
+
+/** Rows a killed run left behind: their multipart uploads are billed until aborted. */
+async function abortAbandonedUploads(storage: Storage, catalog: Catalog, destination: string, emit: EventSink): Promise<void> {
+  for (const row of catalog.incompleteArchives(destination)) {
+    if (!storage.abortMultipartUploads) continue;
+    const aborted = await storage.abortMultipartUploads(row.key);
+    if (aborted.length) emit({ type: 'cleanup', key: row.key, detail: `aborted ${aborted.length} abandoned multipart upload(s)` });
+    catalog.setUploadId(row.id, null);
+  }
+}
+
+async function uploadOne(
+  config: ArchiveConfig,
+  storage: Storage,
+  catalog: Catalog,
+  session: Session,
+  p: UploadPlanEntry,
+  opts: UploadOptions & { encrypted: boolean; emit: EventSink },
+): Promise<number> {
+  const { emit } = opts;
+  const t0 = Date.now();
+  const destination = storage.url;
+  const storageClass = opts.storageClass ?? config.storageClass;
+  const manifestKey = manifestKeyFor(p.key);
+  const row = catalog.beginArchive(
+    { sessionId: session.id, year: session.year, key: p.key, manifestKey, destination, compression: config.compress, encrypted: opts.encrypted, storageClass },
+    { force: true },
+  );
+  emit({ type: 'session-start', sessionId: session.id, year: session.year, key: p.key, bytes: p.bytes, files: p.files });
+  try {
+    const packed = packDirectory(path.dirname(session.dir), path.basename(session.dir), { ...(opts.signal ? { signal: opts.signal } : {}) });
+    // Tar adds a 512-byte header per entry and pads to 512: a close estimate for the bar.
+    const total = p.bytes + p.files * 1024 + 10240;
+    let done = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _e, cb) {
+        done += chunk.length;
+        emit({ type: 'progress', sessionId: session.id, done: Math.min(done, total), total });
+        cb(null, chunk);
+      },
+    });
+    const hash = hashingStream();
+    const stages: NodeJS.ReadWriteStream[] = [counter];
+    if (config.compress === 'gzip') stages.push(gzipStream());
+    if (opts.encrypted) stages.push(encryptStream({ recipients: config.recipients, ...(config.passphrase ? { passphrase: config.passphrase } : {}) }));
+    stages.push(hash);
+    const bwlimit = opts.bwlimit ?? config.bwlimit;
+    if (bwlimit) stages.push(throttle(parseRate(bwlimit)));
+    // pipeline() destroys every stage when one fails, so an error anywhere aborts the put.
+    let failure: Error | undefined;
+    const body = pipeline(packed.stream, ...(stages as [Transform]), (e) => {
+      if (e) failure = e;
+    }) as unknown as Readable;
+    const tags = { ...config.tags, ...(opts.tags ?? {}) };
+    const put = await storage.put(p.key, body, {
+      storageClass,
+      contentType: opts.encrypted ? 'application/octet-stream' : config.compress === 'gzip' ? 'application/gzip' : 'application/x-tar',
+      metadata: { 'offsite-session': session.id, 'offsite-year': String(session.year) },
+      ...(Object.keys(tags).length ? { tags } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    if (failure) throw failure;
+    const files = await packed.entries;
+    const digest = hash.digest();
+    // The store must hold exactly what was sent: size from the store, not from our counter.
+    const head = await storage.head(p.key);
+    if (head.size !== digest.bytes || put.size !== digest.bytes) {
+      throw new Error(`stored size ${head.size} differs from the ${digest.bytes} bytes sent for ${p.key}; it will be uploaded again on the next run`);
+    }
+    const manifest: ArchiveManifest = {
+      format: 'offsite-archive-manifest',
+      version: 1,
+      tool: { name: 'offsite', version: TOOL_VERSION },
+      sessionId: session.id,
+      year: session.year,
+      key: p.key,
+      createdAt: new Date().toISOString(),
+      compression: config.compress,
+      encryption: opts.encrypted ? { type: 'age', recipients: config.recipients, passphrase: config.passphrase !== undefined } : null,
+      object: { size: digest.bytes, sha256: digest.sha256, etag: head.etag, storageClass },
+      source: { root: session.dir, files: files.filter((f) => f.type !== 'directory').length, bytes: files.reduce((n, f) => n + (f.type === 'file' ? f.size : 0), 0) },
+      files,
+    };
+    await storage.put(manifestKey, `${JSON.stringify(manifest, null, 1)}\n`, { contentType: 'application/json', storageClass: 'STANDARD' });
+    catalog.completeArchive(row.id, { size: digest.bytes, sha256: digest.sha256, etag: head.etag, fileCount: manifest.source.files, sourceBytes: manifest.source.bytes });
+    for (const note of session.notes) {
+      const key = notesKey(config.notesKeyTemplate, session, note);
+      const st = await stat(note);
+      const noteHash = hashingStream();
+      await storage.put(key, createReadStream(note).pipe(noteHash), { storageClass: 'STANDARD', contentType: 'text/markdown' });
+      catalog.recordNote({ sessionId: session.id, year: session.year, key, destination, sha256: noteHash.digest().sha256, size: st.size });
+      emit({ type: 'notes-uploaded', sessionId: session.id, key });
+    }
+    emit({ type: 'session-done', sessionId: session.id, key: p.key, size: digest.bytes, sha256: digest.sha256, seconds: (Date.now() - t0) / 1000 });
+    return digest.bytes;
+  } catch (e) {
+    catalog.failArchive(row.id, (e as Error).message);
+    throw e;
+  }
+}
