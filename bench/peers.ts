@@ -10,11 +10,13 @@ import type { S3Target } from './types.js';
 /** Debian's binaries: `aws` on PATH may be a pip aws-cli 1.x shim; the bench wants awscli 2. */
 export const AWS_BIN = process.env.BENCH_AWS_BIN ?? '/usr/bin/aws';
 export const RCLONE_BIN = process.env.BENCH_RCLONE_BIN ?? '/usr/bin/rclone';
+export const RESTIC_BIN = process.env.BENCH_RESTIC_BIN ?? '/usr/bin/restic';
 
 /** Debian packages that provide the commands above (for ensureDebianPackages in run-bench.mjs). */
 export const PEER_PACKAGES: Record<string, string[]> = {
   '/usr/bin/aws': ['awscli'],
   '/usr/bin/rclone': ['rclone'],
+  '/usr/bin/restic': ['restic'],
   '/usr/bin/time': ['time'],
 };
 
@@ -42,7 +44,7 @@ export function awsEnv(target: S3Target, scratchDir: string): NodeJS.ProcessEnv 
   });
 }
 
-function versionOf(bin: string, args: string[], env: NodeJS.ProcessEnv): string {
+export function versionOf(bin: string, args: string[], env: NodeJS.ProcessEnv): string {
   const r = spawnSync(bin, args, { env, encoding: 'utf8' });
   return (r.stdout || r.stderr || '').trim().split('\n')[0] || 'unknown';
 }
@@ -70,8 +72,8 @@ export function awsCli(target: S3Target, scratchDir: string): Tool {
   };
 }
 
-/** rclone with its defaults (5 MiB parts, 4 uploads in parallel, 4 download streams). */
-export function rclone(target: S3Target, scratchDir: string): Tool {
+/** rclone's config file (remote `bench:`) and environment for the target, written into scratchDir. */
+export function rcloneSetup(target: S3Target, scratchDir: string): { configFile: string; env: NodeJS.ProcessEnv; command: (args: string[]) => Command; remote: (key: string) => string } {
   const configFile = path.join(scratchDir, 'rclone.conf');
   writeFileSync(
     configFile,
@@ -92,6 +94,12 @@ export function rclone(target: S3Target, scratchDir: string): Tool {
   const env = cleanEnv({ RCLONE_CONFIG: configFile });
   const command = (args: string[]): Command => ({ cmd: RCLONE_BIN, args: ['--config', configFile, ...args], env });
   const remote = (key: string) => `bench:${target.bucket}/${key}`;
+  return { configFile, env, command, remote };
+}
+
+/** rclone with its defaults (5 MiB parts, 4 uploads in parallel, 4 download streams). */
+export function rclone(target: S3Target, scratchDir: string): Tool {
+  const { env, command, remote } = rcloneSetup(target, scratchDir);
   return {
     name: 'rclone',
     version: versionOf(RCLONE_BIN, ['version'], env),

@@ -1,8 +1,11 @@
 // The bench itself, given a running S3 target (scripts/run-bench.mjs starts RGW and calls this):
 // make the source file, time every tool, print the table and targets, save the JSON.
-// Knobs (environment): BENCH_SIZE_MIB (1024), BENCH_RUNS (3), BENCH_TOOLS (offsite,aws-cli,rclone),
-// BENCH_SCRATCH_DIR (the OS temp dir), BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY (Offsite options).
+// Knobs (environment): BENCH_SCENARIOS (large-file,archive-tree), BENCH_SIZE_MIB (1024), BENCH_RUNS (3),
+// BENCH_TOOLS (offsite,aws-cli,rclone), BENCH_TREE_MIB (2048), BENCH_TREE_FILES (20000),
+// BENCH_TREE_TOOLS (offsite,tar-aws,rclone,restic), BENCH_SCRATCH_DIR (the OS temp dir),
+// BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY (Offsite options, large-file).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +14,7 @@ import { offsite } from './offsite.js';
 import { awsCli, rclone, type Tool } from './peers.js';
 import { checkTargets, formatTable, formatTargets, summarise } from './report.js';
 import { largeFile, SCENARIO } from './scenarios/large-file.js';
+import * as tree from './scenarios/archive-tree.js';
 import { BenchBucket } from './target.js';
 import { BenchFailure, type S3Target } from './types.js';
 
@@ -39,53 +43,100 @@ export interface BenchEnvironment {
   server: string;
 }
 
+const SCENARIOS = ['large-file', tree.SCENARIO];
+
 export async function runBench({ target, server }: BenchEnvironment): Promise<void> {
-  const sizeBytes = positiveInt('BENCH_SIZE_MIB', 1024) * MIB;
-  const runs = positiveInt('BENCH_RUNS', 3);
-  const wanted = (process.env.BENCH_TOOLS ?? 'offsite,aws-cli,rclone').split(',').map((s) => s.trim());
+  const scenarios = (process.env.BENCH_SCENARIOS || SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const unknownScenario = scenarios.filter((s) => !SCENARIOS.includes(s));
+  if (unknownScenario.length) throw new BenchFailure(`BENCH_SCENARIOS: unknown scenario ${unknownScenario.join(', ')} (known: ${SCENARIOS.join(', ')})`);
   scratchDir = mkdtempSync(path.join(process.env.BENCH_SCRATCH_DIR ?? os.tmpdir(), 'offsite-bench-'));
-  const log = (line: string) => console.error(`# ${line}`);
   const bucket = new BenchBucket(target);
   try {
     await bucket.create();
-    const factories: Record<string, () => Tool> = {
-      offsite: () => offsite(target),
-      'aws-cli': () => awsCli(target, scratchDir!),
-      rclone: () => rclone(target, scratchDir!),
-    };
-    const unknown = wanted.filter((t) => !factories[t]);
-    if (unknown.length) throw new BenchFailure(`BENCH_TOOLS: unknown tool ${unknown.join(', ')} (known: ${Object.keys(factories).join(', ')})`);
-    const tools = wanted.map((t) => factories[t]!());
-
-    const file = path.join(scratchDir, 'source.bin');
-    const t0 = Date.now();
-    const sha256 = await writeRandomFile(file, sizeBytes);
-    log(`source ${sizeBytes / MIB} MiB of random data in ${Date.now() - t0} ms, sha256 ${sha256.slice(0, 16)}…`);
-    for (const t of tools) log(`${t.name}: ${t.version}`);
-
-    const rows = await largeFile({ tools, bucket, scratchDir, source: { file, size: sizeBytes, sha256 }, runs, log });
-    const summary = summarise(rows);
-    const targets = checkTargets(summary);
-    const date = new Date();
-    const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, os: `${os.type()} ${os.release()}` };
-
-    console.log(`\nOffsite bench, ${SCENARIO}: ${sizeBytes / MIB} MiB file, ${runs} round(s), ${date.toISOString()}`);
-    console.log(`server: ${server}; client: ${machine.cpus} cores, Node ${machine.node}`);
-    console.log(`tools: ${tools.map((t) => t.version).join('; ')}`);
-    console.log('MB/s = median of the rounds (1 MB = 10^6 bytes, wall time of the whole process); peak RSS = highest round\n');
-    console.log(formatTable(summary));
-    console.log('\ntargets');
-    console.log(formatTargets(targets));
-
-    const outDir = path.join(root, 'bench-results');
-    mkdirSync(outDir, { recursive: true });
-    const out = path.join(outDir, `${SCENARIO}-${date.toISOString().replace(/[:.]/g, '-')}.json`);
-    const result = { date: date.toISOString(), scenario: SCENARIO, server, machine, sizeBytes, runs, tools: tools.map(({ name, version }) => ({ name, version })), summary, targets, measurements: rows };
-    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`\nresults: ${path.relative(process.cwd(), out)}`);
+    if (scenarios.includes('large-file')) await runLargeFile(target, server, bucket, scratchDir);
+    if (scenarios.includes(tree.SCENARIO)) await runArchiveTree(target, server, bucket, scratchDir);
   } finally {
     bucket.close();
     rmSync(scratchDir, { recursive: true, force: true });
     scratchDir = undefined;
   }
+}
+
+const log = (line: string) => console.error(`# ${line}`);
+const machineInfo = () => ({ cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, os: `${os.type()} ${os.release()}` });
+
+function saveResult(scenario: string, date: Date, result: object): void {
+  const outDir = path.join(root, 'bench-results');
+  mkdirSync(outDir, { recursive: true });
+  const out = path.join(outDir, `${scenario}-${date.toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nresults: ${path.relative(process.cwd(), out)}`);
+}
+
+async function runArchiveTree(target: S3Target, server: string, bucket: BenchBucket, scratchDir: string): Promise<void> {
+  const mib = positiveInt('BENCH_TREE_MIB', 2048);
+  const files = positiveInt('BENCH_TREE_FILES', 20000);
+  const runs = positiveInt('BENCH_RUNS', 3);
+  const wanted = (process.env.BENCH_TREE_TOOLS ?? 'offsite,tar-aws,rclone,restic').split(',').map((s) => s.trim());
+  const treeDir = path.join(scratchDir, 'tree');
+  const t0 = Date.now();
+  const t = tree.generateTree(treeDir, mib * MIB, files);
+  log(`tree ${mib} MiB in ${files} files (${t.sessions.length} sessions under 2024/, ${t.largeFiles} large file(s) of ${(t.largeFileBytes / MIB).toFixed(0)} MiB) in ${Date.now() - t0} ms`);
+  const factories = tree.treeTools(target, scratchDir, t);
+  const unknown = wanted.filter((n) => !factories[n]);
+  if (unknown.length) throw new BenchFailure(`BENCH_TREE_TOOLS: unknown tool ${unknown.join(', ')} (known: ${Object.keys(factories).join(', ')})`);
+  const tools = wanted.map((n) => factories[n]!());
+  for (const x of tools) log(`${x.name}: ${x.version}`);
+
+  const rows = await tree.archiveTree({ tools, bucket, scratchDir, tree: t, runs, log });
+  rmSync(treeDir, { recursive: true, force: true });
+  const summary = tree.summariseTree(rows);
+  const targets = tree.checkTreeTargets(summary);
+  const date = new Date();
+  const machine = machineInfo();
+  console.log(`\nOffsite bench, ${tree.SCENARIO}: ${mib} MiB in ${files} files, ${t.sessions.length} sessions, ${runs} round(s), ${date.toISOString()}`);
+  console.log(`server: ${server}; client: ${machine.cpus} cores, Node ${machine.node}`);
+  console.log(`tools: ${tools.map((x) => x.version).join('; ')}`);
+  console.log('seconds = median wall time of the whole process over the rounds; MB/s = tree bytes / that (1 MB = 10^6 bytes); peak RSS = highest round\n');
+  console.log(tree.formatTreeTable(summary));
+  console.log('\ntargets');
+  console.log(formatTargets(targets));
+  saveResult(tree.SCENARIO, date, { date: date.toISOString(), scenario: tree.SCENARIO, server, machine, treeBytes: t.bytes, treeFiles: t.files, sessions: t.sessions, largeFiles: t.largeFiles, largeFileBytes: t.largeFileBytes, runs, tools: tools.map(({ name, version }) => ({ name, version })), summary, targets, measurements: rows });
+}
+
+async function runLargeFile(target: S3Target, server: string, bucket: BenchBucket, scratchDir: string): Promise<void> {
+  const sizeBytes = positiveInt('BENCH_SIZE_MIB', 1024) * MIB;
+  const runs = positiveInt('BENCH_RUNS', 3);
+  const wanted = (process.env.BENCH_TOOLS ?? 'offsite,aws-cli,rclone').split(',').map((s) => s.trim());
+  const factories: Record<string, () => Tool> = {
+    offsite: () => offsite(target),
+    'aws-cli': () => awsCli(target, scratchDir),
+    rclone: () => rclone(target, scratchDir),
+  };
+  const unknown = wanted.filter((t) => !factories[t]);
+  if (unknown.length) throw new BenchFailure(`BENCH_TOOLS: unknown tool ${unknown.join(', ')} (known: ${Object.keys(factories).join(', ')})`);
+  const tools = wanted.map((t) => factories[t]!());
+
+  const file = path.join(scratchDir, 'source.bin');
+  const t0 = Date.now();
+  const sha256 = await writeRandomFile(file, sizeBytes);
+  log(`source ${sizeBytes / MIB} MiB of random data in ${Date.now() - t0} ms, sha256 ${sha256.slice(0, 16)}…`);
+  for (const t of tools) log(`${t.name}: ${t.version}`);
+
+  const rows = await largeFile({ tools, bucket, scratchDir, source: { file, size: sizeBytes, sha256 }, runs, log });
+  const summary = summarise(rows);
+  const targets = checkTargets(summary);
+  const date = new Date();
+  const machine = machineInfo();
+
+  console.log(`\nOffsite bench, ${SCENARIO}: ${sizeBytes / MIB} MiB file, ${runs} round(s), ${date.toISOString()}`);
+  console.log(`server: ${server}; client: ${machine.cpus} cores, Node ${machine.node}`);
+  console.log(`tools: ${tools.map((t) => t.version).join('; ')}`);
+  console.log('MB/s = median of the rounds (1 MB = 10^6 bytes, wall time of the whole process); peak RSS = highest round\n');
+  console.log(formatTable(summary));
+  console.log('\ntargets');
+  console.log(formatTargets(targets));
+
+  saveResult(SCENARIO, date, { date: date.toISOString(), scenario: SCENARIO, server, machine, sizeBytes, runs, tools: tools.map(({ name, version }) => ({ name, version })), summary, targets, measurements: rows });
+  await rm(file, { force: true });
 }

@@ -1,7 +1,8 @@
 // `npm run bench`: installs the peer tools when missing (as root), starts a throw-away Ceph RGW
 // on bluestore (a sparse file: a GiB-sized bench would not fit memstore's RAM budget), creates
-// the bucket, runs bench/run.ts, and stops the server by PID at the end, on failure and on
-// Ctrl-C. Knobs are environment variables, see docs/bench.md (BENCH_SIZE_MIB=64 for a quick run).
+// the bucket, runs bench/run.ts (the scenarios in BENCH_SCENARIOS: large-file, archive-tree), and
+// stops the server by PID at the end, on failure and on Ctrl-C. Knobs are environment variables,
+// see docs/bench.md (BENCH_SIZE_MIB=64 BENCH_TREE_MIB=64 BENCH_TREE_FILES=500 for a quick run).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';

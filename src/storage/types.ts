@@ -102,6 +102,11 @@ export interface PutOptions extends SignalOption {
   ifMatch?: string;
   /** Called with the running count of body bytes handed to the store. */
   onProgress?: (bytesSent: number) => void;
+  /**
+   * S3: called with the upload id when a multipart upload starts, so a caller can record it
+   * and abort or inspect it after a crash (abortMultipartUploads). Not called for single PUTs.
+   */
+  onMultipartStart?: (uploadId: string) => void;
 }
 
 export interface PutResult {

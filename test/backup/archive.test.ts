@@ -205,12 +205,14 @@ describe('archive: kill -9 mid-upload, then rerun', () => {
     const catalog = openCatalog(env.config.catalogPath);
     const row = catalog.getArchive(env.storage.url, key);
     assert.notEqual(row?.status, 'done', 'an interrupted archive is not done');
+    const recorded = (await admin.send(new ListMultipartUploadsCommand({ Bucket: env.bucket, Prefix: key }))).Uploads?.map((u) => u.UploadId);
+    assert.ok(row?.uploadId && recorded?.includes(row.uploadId), `the catalog kept the upload id (${row?.uploadId}; in the store: ${recorded?.join(', ')})`);
     await assert.rejects(env.storage.head(key), 'no object at the key');
     catalog.close();
 
     const rerun = await runCli(['archive', '--config', env.configFile, 'upload'], { cwd: env.dir });
     assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
-    assert.match(rerun.stderr, /aborted 1 abandoned multipart upload/);
+    assert.match(rerun.stderr, /aborted 1 abandoned multipart upload\(s\) \(including .*recorded by the interrupted run\)/);
     const left = (await admin.send(new ListMultipartUploadsCommand({ Bucket: env.bucket }))).Uploads ?? [];
     assert.deepEqual(left, [], 'no multipart upload left behind');
     admin.destroy();

@@ -5,8 +5,9 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { describe, it, before, after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { isStorageError, type ListEntry, type Storage, type StorageErrorCode } from '../../src/storage/index.js';
+import type { ListEntry, Storage } from '../../src/storage/index.js';
 import { md5, pseudoRandomStream, readAll, sha256OfStream } from '../support/data.js';
+import { rejectsWith } from '../support/assert.js';
 
 export interface ContractTarget {
   storage: Storage;
@@ -17,17 +18,6 @@ export interface ContractTarget {
 }
 
 const childScript = fileURLToPath(new URL('../support/conditional-put-child.ts', import.meta.url));
-
-async function rejectsWith(p: Promise<unknown>, code: StorageErrorCode): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isStorageError(e), `expected a StorageError ${code}, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected ${code}, but the call succeeded`);
-}
 
 async function collect(it: AsyncIterable<ListEntry>): Promise<ListEntry[]> {
   const out: ListEntry[] = [];

@@ -7,23 +7,13 @@
 import { CopyObjectCommand, RestoreObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { isStorageError, type S3Storage, type StorageErrorCode } from '../../src/storage/index.js';
+import type { S3Storage } from '../../src/storage/index.js';
 import { pseudoRandomStream, readAll, sha256, sha256OfStream } from '../support/data.js';
 import { createTestBucket, openTestS3, s3TestServer } from '../support/env.js';
 import { GlacierProxy } from '../support/glacier-proxy.js';
+import { rejectsWith } from '../support/assert.js';
 
 const MiB = 1024 * 1024;
-
-async function rejectsWith(p: Promise<unknown>, code: StorageErrorCode): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isStorageError(e), `expected a StorageError ${code}, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected ${code}, but the call succeeded`);
-}
 
 function sdkClient(endpoint: string, secretAccessKey = s3TestServer().secretAccessKey, accessKeyId = s3TestServer().accessKeyId): S3Client {
   return new S3Client({

@@ -7,27 +7,17 @@ import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { describe, it, before, after } from 'node:test';
-import { isStorageError, openStorage, type Storage, type StorageErrorCode } from '../../src/storage/index.js';
+import { openStorage, type Storage } from '../../src/storage/index.js';
 import { pseudoRandomStream, readAll, sha256, sha256OfStream } from '../support/data.js';
 import { adminClient, createTestBucket, openTestS3, s3ChildEnv, s3TestServer, s3Url } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { storageContract } from './contract.js';
+import { rejectsWith } from '../support/assert.js';
 
 storageContract('s3 on Ceph RGW', async () => {
   const bucket = await createTestBucket('contract');
   return { storage: openTestS3(bucket), url: s3Url(bucket), childEnv: s3ChildEnv() };
 });
-
-async function rejectsWith(p: Promise<unknown>, code: StorageErrorCode): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(isStorageError(e), `expected a StorageError ${code}, got ${String(e)}`);
-    assert.equal(e.code, code, `expected ${code}, got ${e.code}: ${e.message}`);
-    return e;
-  }
-  assert.fail(`expected ${code}, but the call succeeded`);
-}
 
 /** A TCP port with nothing listening on it. */
 async function closedPort(): Promise<number> {

@@ -123,7 +123,10 @@ async function abortAbandonedUploads(storage: Storage, catalog: Catalog, destina
   for (const row of catalog.incompleteArchives(destination)) {
     if (!storage.abortMultipartUploads) continue;
     const aborted = await storage.abortMultipartUploads(row.key);
-    if (aborted.length) emit({ type: 'cleanup', key: row.key, detail: `aborted ${aborted.length} abandoned multipart upload(s)` });
+    if (aborted.length) {
+      const known = row.uploadId && aborted.includes(row.uploadId) ? ` (including ${row.uploadId}, recorded by the interrupted run)` : '';
+      emit({ type: 'cleanup', key: row.key, detail: `aborted ${aborted.length} abandoned multipart upload(s)${known}` });
+    }
     catalog.setUploadId(row.id, null);
   }
 }
@@ -177,6 +180,8 @@ async function uploadOne(
       metadata: { 'offsite-session': session.id, 'offsite-year': String(session.year) },
       ...(Object.keys(tags).length ? { tags } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
+      // Kept in the catalog, so a crash leaves a record of which multipart upload to abort.
+      onMultipartStart: (uploadId) => catalog.setUploadId(row.id, uploadId),
     });
     if (failure) throw failure;
     const files = await packed.entries;

@@ -110,9 +110,13 @@ export function registerObjectCommands(program: Command): void {
       const partial = `${target}.offsite-partial`;
       const info = await withStorage(storageUrl, {}, async (s) => {
         const got = await s.get(key);
-        const bar = progressBar(`get ${key}`, got.info.size, progressWanted(g));
+        const showProgress = progressWanted(g);
+        const bar = progressBar(`get ${key}`, got.info.size, showProgress);
+        // Large writes: with the 16 KiB default the file stream pushes back on every few network
+        // chunks and the download stalls while the disk catches up.
+        const file = createWriteStream(partial, { highWaterMark: 4 * MIB });
         try {
-          await pipeline(got.body, counting((n) => bar.update(n)), createWriteStream(partial));
+          await (showProgress ? pipeline(got.body, counting((n) => bar.update(n)), file) : pipeline(got.body, file));
         } catch (e) {
           await rm(partial, { force: true });
           throw e;

@@ -153,6 +153,8 @@ export class S3Storage implements Storage {
     if (opts.onProgress) upload.on('httpUploadProgress', (p) => p.loaded !== undefined && opts.onProgress!(p.loaded));
     const onAbort = () => void upload.abort();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    // lib-storage keeps the upload id to itself: watch this key's CreateMultipartUpload answer.
+    const watcher = opts.onMultipartStart ? this.watchMultipartStart(fullKey, opts.onMultipartStart) : undefined;
     try {
       const res = await upload.done();
       let etag = unquoteEtag((res as { ETag?: string }).ETag);
@@ -172,7 +174,23 @@ export class S3Storage implements Storage {
       throw e;
     } finally {
       opts.signal?.removeEventListener('abort', onAbort);
+      if (watcher) this.client.middlewareStack.remove(watcher);
     }
+  }
+
+  private watchMultipartStart(fullKey: string, callback: (uploadId: string) => void): string {
+    const name = `offsiteMultipartStart-${Math.random().toString(36).slice(2)}`;
+    this.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        const input = args.input as { Key?: string };
+        const uploadId = (result.output as { UploadId?: string }).UploadId;
+        if (context.commandName === 'CreateMultipartUploadCommand' && input.Key === fullKey && uploadId) callback(uploadId);
+        return result;
+      },
+      { step: 'initialize', name },
+    );
+    return name;
   }
 
   private async bufferBounded(body: Readable, key: string, signal?: AbortSignal): Promise<Buffer> {
