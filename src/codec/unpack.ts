@@ -48,7 +48,11 @@ async function unpackInto(source: Readable, destDir: string, opts: UnpackOptions
     await pipeline(source, x.sink, opts.signal ? { signal: opts.signal } : {});
   } catch (e) {
     x.fail(e);
-    await x.idle();
+    // Let the entry being written close its file first, but never wait forever: an entry that
+    // never sees its end (seen once under heavy load after an abort) must not hang the caller.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([x.idle(), new Promise((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
     throw x.failure ?? e;
   }
   await x.finish();
