@@ -3,20 +3,29 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 export interface Digest {
   sha256: string;
-  /** Hex MD5: equals the ETag S3 gives a single-part upload, so a stored object can be checked cheaply. */
-  md5: string;
+  /**
+   * Hex MD5: equals the ETag S3 gives a single-part upload, so a stored object can be checked
+   * cheaply. Undefined when the stream was made with `{ md5: false }`.
+   */
+  md5: string | undefined;
   bytes: number;
 }
 
 /** A pass-through that hashes what flows through it (SHA-256 and MD5, in one pass). */
 export class HashingStream extends Transform {
   readonly #sha256: Hash = createHash('sha256');
-  readonly #md5: Hash = createHash('md5');
+  readonly #md5: Hash | undefined;
   #bytes = 0;
+
+  constructor(opts: { md5?: boolean } = {}) {
+    super();
+    // MD5 costs more CPU than SHA-256 here; multipart uploads (whose ETag is not an MD5) skip it.
+    this.#md5 = opts.md5 === false ? undefined : createHash('md5');
+  }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.#sha256.update(chunk);
-    this.#md5.update(chunk);
+    this.#md5?.update(chunk);
     this.#bytes += chunk.length;
     callback(null, chunk);
   }
@@ -24,10 +33,10 @@ export class HashingStream extends Transform {
   /** The digest of the bytes seen so far; final once the stream has finished. */
   digest(): Digest {
     // copy(): digest() may be called before the end without spoiling the running hash.
-    return { sha256: this.#sha256.copy().digest('hex'), md5: this.#md5.copy().digest('hex'), bytes: this.#bytes };
+    return { sha256: this.#sha256.copy().digest('hex'), md5: this.#md5?.copy().digest('hex'), bytes: this.#bytes };
   }
 }
 
-export function hashingStream(): HashingStream {
-  return new HashingStream();
+export function hashingStream(opts: { md5?: boolean } = {}): HashingStream {
+  return new HashingStream(opts);
 }

@@ -161,7 +161,7 @@ async function uploadOne(
         cb(null, chunk);
       },
     });
-    const hash = hashingStream();
+    const hash = hashingStream({ md5: false });
     const stages: NodeJS.ReadWriteStream[] = [counter];
     if (config.compress === 'gzip') stages.push(gzipStream());
     if (opts.encrypted) stages.push(encryptStream({ recipients: config.recipients, ...(config.passphrase ? { passphrase: config.passphrase } : {}) }));

@@ -90,7 +90,7 @@ async function verifyFull(config: ArchiveConfig, storage: Storage, row: ArchiveR
   }
   try {
     const got = await storage.get(row.key, signal ? { signal } : {});
-    const stored = hashingStream();
+    const stored = hashingStream({ md5: false });
     const counter = progressCounter((done) => emit({ type: 'progress', sessionId: row.sessionId, done, total: got.info.size }));
     const stages: NodeJS.ReadWriteStream[] = [counter, stored];
     if (manifest.encryption) stages.push(decryptStream(await decryptionKeys(config)));
