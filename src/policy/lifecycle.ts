@@ -8,10 +8,9 @@ import {
   type LifecycleRule,
   type TransitionStorageClass as SdkTransitionStorageClass,
 } from '@aws-sdk/client-s3';
-import { AccessDeniedError, S3Storage, UnsupportedError, type Storage, type StorageError } from '../storage/index.js';
+import { AccessDeniedError, classifyS3Error, S3Storage, sdkErrorCode, UnsupportedError, type ClassifyContext, type Storage, type StorageError } from '../storage/index.js';
 // The S3 adapter's one error classifier: this module talks to the same client, so its errors get
 // the same typed errors and messages.
-import { classifyS3Error, sdkErrorCode, type ClassifyContext } from '../storage/s3/classify.js';
 import { ABORT_MULTIPART_RULE_ID, DEFAULT_TAG_RULES, ruleId, validateTagRules, type TagRule } from './rules.js';
 
 /** Abandoned multipart uploads keep their parts, and their parts are billed, until aborted. */

@@ -1,11 +1,10 @@
 // Session trees for archive tests: nested files with random content, and a hash of a whole tree
 // to compare an original with a restore.
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { pseudoRandomStream } from '../support/data.js';
+import { pseudoRandomStream, sha256 } from '../support/data.js';
 
 export interface SessionSpec {
   year: number;
@@ -44,7 +43,7 @@ export async function treeDigest(dir: string): Promise<Record<string, string>> {
       else if (st.isDirectory()) {
         out[r] = 'dir';
         await walk(p, r);
-      } else out[r] = createHash('sha256').update(await readFile(p)).digest('hex');
+      } else out[r] = sha256(await readFile(p));
     }
   };
   await walk(dir, '');

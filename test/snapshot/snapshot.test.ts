@@ -3,7 +3,6 @@
 // value to be refused, never returned.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it, before, after } from 'node:test';
@@ -24,10 +23,8 @@ import {
   type SnapshotLocation,
   type Storage,
 } from '../../src/index.js';
-import { readAll } from '../support/data.js';
+import { readAll, sha256 } from '../support/data.js';
 import { createTestBucket, openTestS3, s3ChildEnv, s3TestServer, s3Url, tempDir } from '../support/env.js';
-
-const sha256 = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
 const state = {
   agent: 'planner',

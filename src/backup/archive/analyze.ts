@@ -4,7 +4,7 @@
  */
 import type { Catalog } from '../../catalog/index.js';
 import type { Storage } from '../../storage/index.js';
-import type { ArchiveConfig } from './config.js';
+import { isEncrypted, type ArchiveConfig } from './config.js';
 import { archiveKey, findSessions, sessionStats } from './sessions.js';
 
 export interface YearAnalysis {
@@ -38,7 +38,7 @@ export interface SessionListing {
 }
 
 export async function listSessions(config: ArchiveConfig, catalog: Catalog, destination: string, opts: { year?: number; notBackedUp?: boolean } = {}): Promise<SessionListing[]> {
-  const encrypted = config.recipients.length > 0 || config.passphrase !== undefined;
+  const encrypted = isEncrypted(config);
   const out: SessionListing[] = [];
   for (const s of await findSessions(config)) {
     if (opts.year !== undefined && s.year !== opts.year) continue;

@@ -96,6 +96,11 @@ export interface ArchiveConfig {
   source: string | undefined;
 }
 
+/** Archives are encrypted when the config names recipients or a passphrase is set. */
+export function isEncrypted(config: Pick<ArchiveConfig, 'recipients' | 'passphrase'>): boolean {
+  return config.recipients.length > 0 || config.passphrase !== undefined;
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
   readonly code = 'InvalidConfig';

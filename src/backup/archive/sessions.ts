@@ -106,7 +106,3 @@ export function archiveKey(template: string, s: Pick<Session, 'id' | 'year'>, op
 export function notesKey(template: string, s: Pick<Session, 'id' | 'year'>, file: string): string {
   return template.replaceAll('{year}', String(s.year)).replaceAll('{session}', s.id).replaceAll('{file}', path.basename(file));
 }
-
-export function manifestKeyFor(archiveKey: string): string {
-  return `${archiveKey}.manifest.json`;
-}

@@ -8,13 +8,14 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline, Transform, type Readable } from 'node:stream';
-import type { Catalog, ArchiveManifest } from '../../catalog/index.js';
+import { pipeline, type Readable, type Transform } from 'node:stream';
+import { manifestKeyFor, type Catalog, type ArchiveManifest } from '../../catalog/index.js';
 import { encryptStream, gzipStream, hashingStream, packDirectory, parseRate, throttle } from '../../codec/index.js';
 import type { Storage } from '../../storage/index.js';
-import type { ArchiveConfig } from './config.js';
+import { isEncrypted, type ArchiveConfig } from './config.js';
 import type { EventSink } from './events.js';
-import { archiveKey, findSessions, manifestKeyFor, notesKey, sessionStats, type Session } from './sessions.js';
+import { archiveKey, findSessions, notesKey, sessionStats, type Session } from './sessions.js';
+import { progressCounter } from './manifest-io.js';
 import { TOOL_VERSION } from './version.js';
 
 export interface UploadOptions {
@@ -56,7 +57,7 @@ export interface UploadResult {
 
 export async function uploadSessions(config: ArchiveConfig, storage: Storage, catalog: Catalog, opts: UploadOptions = {}): Promise<UploadResult> {
   const emit: EventSink = opts.onEvent ?? (() => undefined);
-  const encrypted = config.recipients.length > 0 || config.passphrase !== undefined;
+  const encrypted = isEncrypted(config);
   const destination = storage.url;
   catalog.markStaleOperations();
 
@@ -153,14 +154,7 @@ async function uploadOne(
     const packed = packDirectory(path.dirname(session.dir), path.basename(session.dir), { ...(opts.signal ? { signal: opts.signal } : {}) });
     // Tar adds a 512-byte header per entry and pads to 512: a close estimate for the bar.
     const total = p.bytes + p.files * 1024 + 10240;
-    let done = 0;
-    const counter = new Transform({
-      transform(chunk: Buffer, _e, cb) {
-        done += chunk.length;
-        emit({ type: 'progress', sessionId: session.id, done: Math.min(done, total), total });
-        cb(null, chunk);
-      },
-    });
+    const counter = progressCounter((done) => emit({ type: 'progress', sessionId: session.id, done: Math.min(done, total), total }));
     const hash = hashingStream({ md5: false });
     const stages: NodeJS.ReadWriteStream[] = [counter];
     if (config.compress === 'gzip') stages.push(gzipStream());

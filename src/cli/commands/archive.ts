@@ -19,7 +19,7 @@ interface ArchiveGroupOptions extends GlobalOptions {
 
 const archiveLib = () => import('../../backup/archive/index.js');
 /** Also in src/backup/archive/config.ts; repeated here so `--help` does not load the engine. */
-const DEFAULT_CONFIG_FILE = 'offsite-archive.toml';
+export const DEFAULT_CONFIG_FILE = 'offsite-archive.toml';
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const MIB = 1024 * 1024;
 

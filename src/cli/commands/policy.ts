@@ -2,8 +2,9 @@
 // archive configuration sets up.
 import type { Command } from 'commander';
 import type { ConfigOverrides } from '../../backup/archive/index.js';
-import type { PolicyFeature, TagRule } from '../../policy/index.js';
+import { applyLifecycle, DEFAULT_TAG_RULES, iamPolicy, lifecycleConfiguration, POLICY_FEATURES, type PolicyFeature, type TagRule } from '../../policy/index.js';
 import { openStorage, parseStorageUrl } from '../../storage/index.js';
+import { DEFAULT_CONFIG_FILE } from './archive.js';
 import { note, printJson, printLine, UsageError, type GlobalOptions } from '../output.js';
 
 interface PolicyOptions extends GlobalOptions {
@@ -11,11 +12,7 @@ interface PolicyOptions extends GlobalOptions {
   url?: string;
 }
 
-// Loaded when a policy command runs (the config loader pulls in zod and TOML).
-const policyLib = () => import('../../policy/index.js');
-const DEFAULT_CONFIG_FILE = 'offsite-archive.toml';
-const POLICY_FEATURES = ['archive', 'restore', 'lifecycle', 'doctor'];
-
+// The config loader (zod, TOML) is loaded when a policy command runs, not at start-up.
 async function destination(g: PolicyOptions) {
   const { loadArchiveConfig } = await import('../../backup/archive/index.js');
   const overrides: ConfigOverrides = g.url ? { 'destination.url': g.url } : {};
@@ -36,7 +33,6 @@ export function registerPolicyCommands(program: Command): void {
     .action(async (o: { apply?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<PolicyOptions>();
       const config = await destination(g);
-      const { applyLifecycle, DEFAULT_TAG_RULES, lifecycleConfiguration } = await policyLib();
       const rules = (config.lifecycleRules ?? DEFAULT_TAG_RULES) as readonly TagRule[];
       const loc = parseStorageUrl(config.destinationUrl);
       const prefix = loc.kind === 's3' ? loc.prefix ?? '' : '';
@@ -66,7 +62,6 @@ export function registerPolicyCommands(program: Command): void {
       const loc = parseStorageUrl(config.destinationUrl);
       if (loc.kind !== 's3') throw new UsageError(`an IAM policy is for S3 buckets; the destination ${config.destinationUrl} is a local directory`);
       const features = o.features.split(',').map((f) => f.trim()).filter(Boolean) as PolicyFeature[];
-      const { iamPolicy } = await policyLib();
       printJson(iamPolicy({ bucket: loc.bucket, prefix: loc.prefix ?? '', features, listWholeBucket: !o.prefixOnlyListing }));
     });
 }
