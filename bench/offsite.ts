@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from './measure.js';
-import { cleanEnv, type Tool } from './peers.js';
+import { cleanEnv, withNodeOnPath, type Tool } from './peers.js';
 import type { S3Target } from './types.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,7 +23,7 @@ export function offsite(target: S3Target): Tool {
   if (process.env.BENCH_PART_SIZE_MIB) query.set('part_size', process.env.BENCH_PART_SIZE_MIB);
   if (process.env.BENCH_CONCURRENCY) query.set('concurrency', process.env.BENCH_CONCURRENCY);
   const url = (key: string) => `s3://${target.bucket}/${key}?${decodeURIComponent(query.toString())}`;
-  const run = (args: string[]): Command => ({ cmd: process.execPath, args: [bin, '--json', '--no-progress', ...args], env, cwd: root });
+  const run = (args: string[]): Command => ({ cmd: bin, args: ['--json', '--no-progress', ...args], env: withNodeOnPath(env), cwd: root });
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
   return {
     name: 'offsite',

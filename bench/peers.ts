@@ -30,6 +30,14 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
+/**
+ * bin/offsite runs as a user runs it, through its shebang (`env node` with its V8 flags), so the
+ * `node` found first on PATH must be the one running the bench.
+ */
+export function withNodeOnPath(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return { ...env, PATH: `${path.dirname(process.execPath)}${path.delimiter}${env.PATH ?? ''}` };
+}
+
 /** Environment credentials for the target, with the shared config files pointed at nothing. */
 export function awsEnv(target: S3Target, scratchDir: string): NodeJS.ProcessEnv {
   return cleanEnv({

@@ -11,7 +11,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, wr
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runMeasured, runQuiet, type Command } from '../measure.js';
-import { AWS_BIN, awsEnv, cleanEnv, RCLONE_BIN, rcloneSetup, RESTIC_BIN, versionOf } from '../peers.js';
+import { AWS_BIN, awsEnv, cleanEnv, RCLONE_BIN, rcloneSetup, RESTIC_BIN, versionOf, withNodeOnPath } from '../peers.js';
 import type { BenchBucket } from '../target.js';
 import type { Measurement, S3Target } from '../types.js';
 
@@ -89,7 +89,7 @@ export interface TreeTool {
 export function treeTools(target: S3Target, scratchDir: string, tree: Tree): Record<string, () => TreeTool> {
   const cfgFile = (prefix: string) => path.join(scratchDir, `archive-${prefix}.toml`);
   const offsiteEnv = cleanEnv({ AWS_ACCESS_KEY_ID: target.accessKeyId, AWS_SECRET_ACCESS_KEY: target.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' });
-  const offsiteCmd = (prefix: string, sub: string): Command => ({ cmd: process.execPath, args: [offsiteBin, '--no-progress', 'archive', '--config', cfgFile(prefix), sub], env: offsiteEnv, cwd: root });
+  const offsiteCmd = (prefix: string, sub: string): Command => ({ cmd: offsiteBin, args: ['--no-progress', 'archive', '--config', cfgFile(prefix), sub], env: withNodeOnPath(offsiteEnv), cwd: root });
   return {
     offsite: () => ({
       name: 'offsite',

@@ -19,7 +19,7 @@ export * from './errors.js';
 export type { RequestStats } from './stats.js';
 export { compareKeys, unquoteEtag } from './keys.js';
 export { LocalStorage } from './local/local.js';
-export { S3Storage, DEFAULT_PART_SIZE, DEFAULT_CONCURRENCY, type S3StorageOptions } from './s3/s3.js';
+export { S3Storage, DEFAULT_PART_SIZE, DEFAULT_CONCURRENCY, multipartPlan, type S3StorageOptions } from './s3/s3.js';
 export type { S3Credentials } from './s3/client.js';
 // For S3-specific callers (policies) that send their own commands through S3Storage.client.
 export { classifyS3Error, sdkErrorCode, type ClassifyContext } from './s3/classify.js';

@@ -107,6 +107,12 @@ export interface PutOptions extends SignalOption {
    * and abort or inspect it after a crash (abortMultipartUploads). Not called for single PUTs.
    */
   onMultipartStart?: (uploadId: string) => void;
+  /**
+   * How many bytes a stream body is expected to hold, a generous estimate. S3 allows at most
+   * 10,000 parts, so without it a stream can grow to 10,000 x partSize (78 GiB at the default
+   * 8 MiB); with it the parts are made large enough. Ignored for Buffers and strings.
+   */
+  sizeHint?: number;
 }
 
 export interface PutResult {

@@ -70,9 +70,15 @@ describe('archive: upload, verify, restore', () => {
     assert.equal(rows.length, 4);
     assert.ok(rows.every((row) => row.status === 'done' && row.sha256 && row.size));
 
+    // A skipped session is planned from the catalog (what was archived), without walking it.
+    const archivedBytes = rows.find((row) => row.sessionId === 'S2022A')!.sourceBytes;
+    await writeFile(path.join(env.root, '2022', 'S2022A', 'added-later.txt'), 'x'.repeat(1000));
     const again = await uploadSessions(env.config, env.storage, catalog);
     assert.equal(again.uploaded, 0);
     assert.equal(again.skipped, 4);
+    const skipped = again.plan.find((p) => p.sessionId === 'S2022A')!;
+    assert.equal(skipped.bytes, archivedBytes);
+    await rm(path.join(env.root, '2022', 'S2022A', 'added-later.txt'));
     catalog.close();
   });
 
@@ -176,6 +182,11 @@ describe('archive: encrypted and compressed', () => {
     assert.deepEqual(await treeDigest(path.join(env.dir, 'r', 'ENC1')), await treeDigest(path.join(env.root, '2021', 'ENC1')));
     const v = await verifyArchives(config, env.storage, catalog, { full: true });
     assert.equal(v.ok, true, JSON.stringify(v.failed));
+    // Recipients and a passphrase at once: refused before anything is planned, naming both.
+    await assert.rejects(uploadSessions({ ...config, passphrase: 'also-a-passphrase' }, env.storage, catalog, { skipExisting: false }), {
+      name: 'ConfigError',
+      message: /encryption\.recipients is set and so is OFFSITE_ARCHIVE_PASSPHRASE/,
+    });
     catalog.close();
   });
 });

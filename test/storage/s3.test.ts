@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { describe, it, before, after } from 'node:test';
-import { openStorage, type Storage } from '../../src/storage/index.js';
+import { multipartPlan, openStorage, type Storage } from '../../src/storage/index.js';
 import { pseudoRandomStream, readAll, sha256, sha256OfStream } from '../support/data.js';
 import { adminClient, createTestBucket, openTestS3, s3ChildEnv, s3TestServer, s3Url } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
@@ -147,6 +147,20 @@ describe('s3 adapter: transient faults (through a FAKE fault-injecting proxy in 
     assert.equal((await s.head('late.txt')).size, 4);
   });
 
+  it('a server that stops answering is abandoned after the idle timeout and the request retried', async () => {
+    const impatient = openTestS3(bucket, { endpoint: proxy.endpoint, maxAttempts: 3, idleTimeoutMs: 400 });
+    try {
+      const injectedBefore = proxy.injected;
+      proxy.inject({ method: 'PUT', match: (p) => p.includes('hung.txt'), fault: { kind: 'stall' }, times: 1 });
+      await impatient.put('hung.txt', 'answered the second time');
+      assert.equal(proxy.injected - injectedBefore, 1);
+      assert.equal(impatient.stats().requests.PutObject, 2, 'the stalled attempt and the retry');
+      assert.equal((await readAll((await s.get('hung.txt')).body)).toString(), 'answered the second time');
+    } finally {
+      await impatient.close();
+    }
+  });
+
   it('a 403 AccessDenied is not retried and says what to check', async () => {
     const before = s.stats().requests.GetObject ?? 0;
     proxy.inject({ method: 'GET', fault: { kind: 'status', status: 403, code: 'AccessDenied' }, times: 5 });
@@ -227,6 +241,26 @@ describe('s3 adapter: streamed uploads', () => {
     assert.equal(s.stats().requests.UploadPart, 2);
     assert.match(two.etag, /-2$/);
     assert.deepEqual(await sha256OfStream((await s.get('two-parts.bin')).body), await sha256OfStream(pseudoRandomStream(5 * MIB + 1, 'two')));
+    await s.close();
+  });
+
+  it('a size hint past 9,000 parts grows the parts (S3 allows 10,000) and keeps memory near partSize x concurrency', async () => {
+    // 1 TiB at 8 MiB x 4: 117 MiB parts, one in flight.
+    assert.deepEqual(multipartPlan(undefined, 8 * MIB, 4), { partSize: 8 * MIB, queueSize: 4 });
+    assert.deepEqual(multipartPlan(9000 * 8 * MIB, 8 * MIB, 4), { partSize: 8 * MIB, queueSize: 4 });
+    assert.deepEqual(multipartPlan(9000 * 8 * MIB + 1, 8 * MIB, 4), { partSize: 9 * MIB, queueSize: 3 });
+    const tib = 1024 * 1024 * MIB;
+    const big = multipartPlan(tib, 8 * MIB, 4);
+    assert.equal(big.partSize, 117 * MIB);
+    assert.equal(big.queueSize, 1);
+    assert.ok(Math.ceil(tib / big.partSize) <= 9000);
+    // On the real server: 14 MiB with 5 MiB parts is 3 parts; hinted as a 9,000 x 7 MiB stream (7 MiB parts), 2.
+    const s = openTestS3(bucket, { partSize: 5 * MIB });
+    const plain = await s.put('unhinted.bin', pseudoRandomStream(14 * MIB, 'hint'));
+    assert.match(plain.etag, /-3$/);
+    const hinted = await s.put('hinted.bin', pseudoRandomStream(14 * MIB, 'hint'), { sizeHint: 9000 * 7 * MIB });
+    assert.match(hinted.etag, /-2$/);
+    assert.deepEqual(await sha256OfStream((await s.get('hinted.bin')).body), await sha256OfStream(pseudoRandomStream(14 * MIB, 'hint')));
     await s.close();
   });
 

@@ -1,6 +1,6 @@
 // A fault-injecting HTTP proxy between an S3 client and the real RGW, for what no real server
 // here does on demand: 503 SlowDown, connection resets (before a response, or in the middle of a
-// body), added latency, and forced error answers. Requests are forwarded untouched (Host
+// body), added latency, a server that never answers, and forced error answers. Requests are forwarded untouched (Host
 // included, so SigV4 signatures still verify at RGW). This is a test fake, and tests that use it
 // say so.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -10,7 +10,9 @@ export type Fault =
   | { kind: 'status'; status: number; code: string }
   | { kind: 'reset' }
   | { kind: 'reset-mid-body'; afterBytes: number }
-  | { kind: 'delay'; ms: number };
+  | { kind: 'delay'; ms: number }
+  /** Read the request, never answer (a server that hangs). */
+  | { kind: 'stall' };
 
 export interface FaultRule {
   /** Which requests: by method, and a test on the path+query. */
@@ -70,6 +72,10 @@ export class FaultProxy {
     this.seen.push(`${req.method} ${req.url}`);
     const fault = this.takeFault(req);
     if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
+    if (fault?.kind === 'stall') {
+      req.resume();
+      return;
+    }
     if (fault?.kind === 'reset') {
       req.socket.destroy();
       return;

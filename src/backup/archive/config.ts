@@ -89,11 +89,25 @@ export interface ArchiveConfig {
   recipients: string[];
   /** Read from the environment variable named in the file; never stored. */
   passphrase: string | undefined;
+  /** The environment variable the passphrase is read from (for messages). */
+  passphraseEnv: string;
   identityFile: string;
   catalogPath: string;
   lifecycleRules: Array<{ tag: { key: string; value: string }; storageClass: string; days: number; id?: string }> | undefined;
   /** The file it came from, if any. */
   source: string | undefined;
+}
+
+/**
+ * age encrypts a file to recipients or to a passphrase, never both. Uploads call this; restore
+ * and verify may use both (the passphrase for older archives).
+ */
+export function assertOneEncryptionKind(config: Pick<ArchiveConfig, 'recipients' | 'passphrase' | 'passphraseEnv'>): void {
+  if (config.recipients.length > 0 && config.passphrase !== undefined) {
+    throw new ConfigError(
+      `archive config: encryption.recipients is set and so is ${config.passphraseEnv}; an archive is encrypted to recipients or to a passphrase, not both: unset ${config.passphraseEnv} for uploads, or remove encryption.recipients`,
+    );
+  }
 }
 
 /** Archives are encrypted when the config names recipients or a passphrase is set. */
@@ -214,6 +228,7 @@ function resolve(c: ArchiveConfigFile, source: string | undefined, env: NodeJS.P
     bwlimit: c.upload.bwlimit,
     recipients: c.encryption.recipients,
     passphrase,
+    passphraseEnv,
     identityFile: abs(c.encryption.identity_file),
     catalogPath: abs(c.catalog.path),
     lifecycleRules: c.lifecycle.rules?.map((r) => {

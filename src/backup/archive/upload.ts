@@ -12,7 +12,7 @@ import { pipeline, type Readable, type Transform } from 'node:stream';
 import { manifestKeyFor, type Catalog, type ArchiveManifest } from '../../catalog/index.js';
 import { encryptStream, gzipStream, hashingStream, packDirectory, parseRate, throttle } from '../../codec/index.js';
 import type { Storage } from '../../storage/index.js';
-import { isEncrypted, type ArchiveConfig } from './config.js';
+import { assertOneEncryptionKind, isEncrypted, type ArchiveConfig } from './config.js';
 import type { EventSink } from './events.js';
 import { archiveKey, findSessions, notesKey, sessionStats, type Session } from './sessions.js';
 import { progressCounter } from './manifest-io.js';
@@ -57,6 +57,7 @@ export interface UploadResult {
 
 export async function uploadSessions(config: ArchiveConfig, storage: Storage, catalog: Catalog, opts: UploadOptions = {}): Promise<UploadResult> {
   const emit: EventSink = opts.onEvent ?? (() => undefined);
+  assertOneEncryptionKind(config);
   const encrypted = isEncrypted(config);
   const destination = storage.url;
   catalog.markStaleOperations();
@@ -72,10 +73,13 @@ export async function uploadSessions(config: ArchiveConfig, storage: Storage, ca
   for (const s of sessions) {
     const key = archiveKey(config.keyTemplate, s, { compress: config.compress, encrypted });
     const existing = catalog.getArchive(destination, key);
-    const done = existing?.status === 'done';
-    const stats = await sessionStats(s.dir);
-    if (done && opts.skipExisting !== false) plan.push({ sessionId: s.id, year: s.year, key, ...stats, action: 'skip', reason: 'already archived' });
-    else plan.push({ sessionId: s.id, year: s.year, key, ...stats, action: 'upload' });
+    if (existing?.status === 'done' && opts.skipExisting !== false) {
+      // What was archived, from the catalog: a run over thousands of archived sessions need not
+      // walk each of them again.
+      plan.push({ sessionId: s.id, year: s.year, key, files: existing.fileCount ?? 0, bytes: existing.sourceBytes ?? 0, action: 'skip', reason: 'already archived' });
+    } else {
+      plan.push({ sessionId: s.id, year: s.year, key, ...(await sessionStats(s.dir)), action: 'upload' });
+    }
   }
   let toUpload = plan.filter((p) => p.action === 'upload');
   if (opts.limit !== undefined) {
@@ -168,7 +172,10 @@ async function uploadOne(
       if (e) failure = e;
     }) as unknown as Readable;
     const tags = { ...config.tags, ...(opts.tags ?? {}) };
+    // Generous: long paths add pax headers; gzip and age can add a little to incompressible data.
+    const sizeHint = Math.ceil((p.bytes + p.files * 2048 + 10240) * 1.01) + 1024 * 1024;
     const put = await storage.put(p.key, body, {
+      sizeHint,
       storageClass,
       contentType: opts.encrypted ? 'application/octet-stream' : config.compress === 'gzip' ? 'application/gzip' : 'application/x-tar',
       metadata: { 'offsite-session': session.id, 'offsite-year': String(session.year) },

@@ -79,6 +79,7 @@ export function registerObjectCommands(program: Command): void {
         ...(o.storageClass ? { storageClass: String(o.storageClass) } : {}),
         ...(o.ifNoneMatch ? { ifNoneMatch: '*' as const } : {}),
         onProgress: (n) => bar.update(n),
+        ...(size !== undefined ? { sizeHint: size } : {}),
       };
       const metadata = parsePairs(o.meta as string[] | undefined, '--meta');
       const tags = parsePairs(o.tag as string[] | undefined, '--tag');

@@ -26,8 +26,12 @@ export interface S3ClientOptions {
   /** Sockets kept per host: at least the upload concurrency. */
   maxSockets?: number;
   connectTimeoutMs?: number;
-  /** Idle time on an open request before it is abandoned (and retried). */
-  requestTimeoutMs?: number;
+  /**
+   * Time without a byte sent or received on an open request before it is abandoned and retried
+   * (a server that stops answering). Not a cap on the whole request: a large part over a slow or
+   * throttled link may take longer than this.
+   */
+  idleTimeoutMs?: number;
 }
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -54,7 +58,10 @@ export function createS3Client(opts: S3ClientOptions, counter: StatsCounter): { 
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: new NodeHttpHandler({
       connectionTimeout: opts.connectTimeoutMs ?? 10_000,
-      requestTimeout: opts.requestTimeoutMs ?? 120_000,
+      // socketTimeout is an inactivity timer that fails the attempt (TimeoutError, retried).
+      // requestTimeout would cap the whole request and, by default, only log a warning while
+      // the request hangs for ever.
+      socketTimeout: opts.idleTimeoutMs ?? 120_000,
       httpAgent: new HttpAgent({ keepAlive: true, maxSockets }),
       httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets }),
     }),

@@ -43,7 +43,8 @@ export interface S3StorageOptions extends S3ClientOptions {
   prefix?: string;
   /**
    * Part size of multipart uploads (min 5 MiB). Larger parts: fewer requests, more memory, and
-   * larger streams (S3 allows 10,000 parts: 78 GiB at the default 8 MiB).
+   * larger streams (S3 allows 10,000 parts: 78 GiB at the default 8 MiB; a put with a
+   * `sizeHint` grows its parts past that, see multipartPlan).
    */
   partSize?: number;
   /** Parts uploaded in parallel. Memory in flight is about partSize x concurrency. */
@@ -57,6 +58,22 @@ export interface S3StorageOptions extends S3ClientOptions {
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 export const DEFAULT_CONCURRENCY = 4;
 const MIN_PART_SIZE = 5 * 1024 * 1024;
+const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
+/** S3's limit is 10,000 parts; aiming at 9,000 leaves room for an estimate that fell short. */
+const TARGET_MAX_PARTS = 9_000;
+
+/**
+ * Part size and parts in flight for a stream of about `sizeHint` bytes: the configured part size
+ * unless the stream would need more than 9,000 parts, then whole MiB large enough. Bigger parts
+ * mean fewer in flight, so memory stays near the configured partSize x concurrency (and at
+ * least one part).
+ */
+export function multipartPlan(sizeHint: number | undefined, partSize: number, concurrency: number): { partSize: number; queueSize: number } {
+  if (sizeHint === undefined || !(sizeHint > partSize * TARGET_MAX_PARTS)) return { partSize, queueSize: concurrency };
+  const MiB = 1024 * 1024;
+  const grown = Math.min(MAX_PART_SIZE, Math.ceil(sizeHint / TARGET_MAX_PARTS / MiB) * MiB);
+  return { partSize: grown, queueSize: Math.max(1, Math.floor((partSize * concurrency) / grown)) };
+}
 const DELETE_BATCH = 1000;
 
 /**
@@ -143,11 +160,12 @@ export class S3Storage implements Storage {
       },
     });
     body.on('error', (e) => counting.destroy(e));
+    const plan = multipartPlan(opts.sizeHint, this.partSize, this.concurrency);
     const upload = new Upload({
       client: this.client,
       params: { ...(params as { Bucket: string; Key: string }), Body: body.pipe(counting) },
-      partSize: this.partSize,
-      queueSize: this.concurrency,
+      partSize: plan.partSize,
+      queueSize: plan.queueSize,
       leavePartsOnError: false,
     });
     if (opts.onProgress) upload.on('httpUploadProgress', (p) => p.loaded !== undefined && opts.onProgress!(p.loaded));
