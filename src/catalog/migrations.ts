@@ -103,4 +103,9 @@ export const MIGRATIONS: readonly string[] = [
   -- At most one open request per object: asking again updates it instead of piling up.
   CREATE UNIQUE INDEX restores_open ON restores (destination, key) WHERE status <> 'done';
   `,
+  // 2: requests by type per operation (backup jobs record what each run cost).
+  `
+  ALTER TABLE operations ADD COLUMN requests TEXT;  -- JSON {"PutObject": 3, ...}, or NULL
+  CREATE INDEX operations_kind ON operations (kind, id);
+  `,
 ];

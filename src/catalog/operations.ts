@@ -6,9 +6,9 @@ import { nowIso } from './checks.js';
 import { CatalogError } from './errors.js';
 import type { Catalog, OperationRow } from './types.js';
 
-const OPERATION_COLUMNS = `id, kind, detail, status, started_at AS startedAt, finished_at AS finishedAt, bytes, seconds, error, pid, host`;
+const OPERATION_COLUMNS = `id, kind, detail, status, started_at AS startedAt, finished_at AS finishedAt, bytes, seconds, error, requests, pid, host`;
 
-type StoredOperationRow = Omit<OperationRow, 'detail'> & { detail: string };
+type StoredOperationRow = Omit<OperationRow, 'detail' | 'requests'> & { detail: string; requests: string | null };
 
 /** Signal 0 checks that a process exists without touching it; EPERM means it exists but is not ours. */
 function processAlive(pid: number): boolean {
@@ -26,9 +26,10 @@ export function operationMethods(db: Database): Pick<Catalog, 'startOperation' |
     `INSERT INTO operations (kind, detail, status, started_at, pid, host) VALUES (?, ?, 'running', ?, ?, ?)`,
   );
   const finish = db.prepare<[Record<string, unknown>]>(
-    `UPDATE operations SET status = @status, finished_at = @now, bytes = @bytes, seconds = @seconds, error = @error WHERE id = @id`,
+    `UPDATE operations SET status = @status, finished_at = @now, bytes = @bytes, seconds = @seconds, error = @error, requests = @requests WHERE id = @id`,
   );
   const recent = db.prepare<[number], StoredOperationRow>(`SELECT ${OPERATION_COLUMNS} FROM operations ORDER BY id DESC LIMIT ?`);
+  const recentOfKind = db.prepare<[string, number], StoredOperationRow>(`SELECT ${OPERATION_COLUMNS} FROM operations WHERE kind = ? ORDER BY id DESC LIMIT ?`);
   const running = db.prepare<[string], { id: number; pid: number }>(`SELECT id, pid FROM operations WHERE status = 'running' AND host = ?`);
   // Guarded by status, so a run that finished between our SELECT and this UPDATE keeps its result.
   const interrupt = db.prepare<[string, string, number]>(
@@ -41,12 +42,13 @@ export function operationMethods(db: Database): Pick<Catalog, 'startOperation' |
     },
 
     finishOperation(opId, result) {
-      const changes = finish.run({ id: opId, status: result.status, bytes: result.bytes, seconds: result.seconds, error: result.error ?? null, now: nowIso() }).changes;
+      const changes = finish.run({ id: opId, status: result.status, bytes: result.bytes, seconds: result.seconds, error: result.error ?? null, requests: result.requests ? JSON.stringify(result.requests) : null, now: nowIso() }).changes;
       if (changes === 0) throw new CatalogError('NotFound', `no operation with id ${opId} in the catalog`);
     },
 
-    recentOperations(limit) {
-      return recent.all(limit).map((r) => ({ ...r, detail: JSON.parse(r.detail) as unknown }));
+    recentOperations(limit, kind) {
+      const rows = kind === undefined ? recent.all(limit) : recentOfKind.all(kind, limit);
+      return rows.map((r) => ({ ...r, detail: JSON.parse(r.detail) as unknown, requests: r.requests === null ? null : (JSON.parse(r.requests) as Record<string, number>) }));
     },
 
     markStaleOperations() {

@@ -98,6 +98,8 @@ export interface OperationResult {
   bytes: number;
   seconds: number;
   error?: string;
+  /** Requests made, by type (as Storage.stats() counts them). */
+  requests?: Record<string, number>;
 }
 
 export interface OperationRow {
@@ -111,6 +113,7 @@ export interface OperationRow {
   bytes: number | null;
   seconds: number | null;
   error: string | null;
+  requests: Record<string, number> | null;
   /** Process that ran it, and on which host. */
   pid: number;
   host: string;
@@ -215,8 +218,8 @@ export interface Catalog {
   startOperation(kind: string, detail: object): number;
   /** Record how a run ended. Overrides 'interrupted' too: the run's own word is better. NotFound. */
   finishOperation(opId: number, result: OperationResult): void;
-  /** Newest first. */
-  recentOperations(limit: number): OperationRow[];
+  /** Newest first; with `kind`, only those. */
+  recentOperations(limit: number, kind?: string): OperationRow[];
   /**
    * Mark 'interrupted' the running operations of this host whose process is gone (killed,
    * crashed); returns how many. Runs of other hosts are left alone: we cannot see their

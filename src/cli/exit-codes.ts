@@ -56,6 +56,18 @@ const BY_CODE: Record<string, number> = {
   InvalidIdentity: EXIT.usage,
   InvalidRate: EXIT.usage,
   InvalidArgument: EXIT.usage,
+  // backup jobs
+  SourceMissing: EXIT.notFound,
+  SourceChanged: EXIT.failure,
+  SourceFailed: EXIT.failure,
+  Unsupported: EXIT.usage,
+  Busy: EXIT.failure,
+  SnapshotFailed: EXIT.failure,
+  UploadFailed: EXIT.failure,
+  Corrupted: EXIT.corrupted,
+  CheckFailed: EXIT.corrupted,
+  TargetExists: EXIT.usage,
+  NeedsIdentity: EXIT.usage,
 };
 
 /** A stable code for --json error output and for the exit code. */

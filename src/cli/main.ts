@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerArchiveCommands } from './commands/archive.js';
+import { registerBackupCommands } from './commands/backup.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerObjectCommands } from './commands/objects.js';
 import { registerPolicyCommands } from './commands/policy.js';
@@ -35,12 +36,14 @@ Examples:
   offsite put backup.tar 's3://my-bucket/backups/backup.tar?region=eu-west-1'
   offsite doctor 's3://my-bucket?endpoint=http://127.0.0.1:7480'
   offsite snapshot save agents/a1 state.json
+  offsite backup app && offsite backups app      (jobs in ./offsite.toml: [jobs.app] source = "sqlite:app.db")
 
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 credentials or permission, 5 no such bucket,
 6 precondition failed, 7 store unreachable (after retries), 8 corrupted data, 9 archived object.`,
   );
   registerObjectCommands(program);
   registerSnapshotCommands(program);
+  registerBackupCommands(program);
   registerArchiveCommands(program);
   registerPolicyCommands(program);
   registerDoctorCommand(program);

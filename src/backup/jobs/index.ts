@@ -1,0 +1,21 @@
+// Backup jobs: consistent snapshots of databases and files, kept locally and pushed to a bucket.
+export {
+  loadJobsConfig,
+  findJob,
+  parseSourceSpec,
+  redact,
+  JobConfigError,
+  JOBS_CONFIG_ENV,
+  DEFAULT_JOBS_CONFIG_FILE,
+  ENV_JOB_NAME,
+  type BackupJob,
+  type JobsConfig,
+  type SourceSpec,
+  type SourceKind,
+  type Retention,
+} from './config.js';
+export { SourceError, snapshotSource } from './sources.js';
+export { runBackupJob, backupName, backupTimestamp, BackupRunError, SHA256_METADATA, type BackupRunOptions, type BackupRunResult } from './run.js';
+export { listBackups, backupNamePattern, type BackupEntry, type BackupLocation } from './list.js';
+export { restoreBackup, BackupRestoreError, type BackupRestoreOptions, type BackupRestoreResult } from './restore.js';
+export { pruneBackups, applyRetention, type PruneDecision, type PruneResult } from './prune.js';

@@ -1,0 +1,76 @@
+/**
+ * A job's backups as the user sees them: the local directory and the bucket merged by name,
+ * each marked `local`, `s3` or `both`. Names come from the job's key template, so only files
+ * and objects that template could have made are listed (other files in the directory or the
+ * prefix are left alone, by prune too).
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Storage } from '../../storage/index.js';
+import type { BackupJob } from './config.js';
+import { sourceExtension } from './sources.js';
+
+export type BackupLocation = 'local' | 's3' | 'both';
+
+export interface BackupEntry {
+  name: string;
+  where: BackupLocation;
+  /** When it was taken: from the name's timestamp, else the newest modification time seen. */
+  takenAt: Date;
+  size: number;
+  /** From the local .sha256 file, if there is one. */
+  localSha256?: string;
+  localPath?: string;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Matches the names the job's template makes; group 1 is the timestamp, if the template has one. */
+export function backupNamePattern(job: BackupJob): RegExp {
+  const ext = sourceExtension(job.source);
+  const parts = job.keyTemplate.split(/(\{job\}|\{timestamp\}|\{ext\})/);
+  const body = parts
+    .map((p) => (p === '{job}' ? escapeRegExp(job.name) : p === '{timestamp}' ? '(\\d{8}T\\d{6}Z)' : p === '{ext}' ? escapeRegExp(ext) : escapeRegExp(p)))
+    .join('');
+  return new RegExp(`^${body}(?:\\.gz)?(?:\\.age)?$`);
+}
+
+function timestampOf(name: string, pattern: RegExp): Date | undefined {
+  const ts = pattern.exec(name)?.[1];
+  if (!ts) return undefined;
+  return new Date(`${ts.slice(0, 4)}-${ts.slice(4, 6)}-${ts.slice(6, 8)}T${ts.slice(9, 11)}:${ts.slice(11, 13)}:${ts.slice(13, 15)}Z`);
+}
+
+/** Newest first. `storage` undefined: local copies only. */
+export async function listBackups(job: BackupJob, storage?: Storage, opts: { signal?: AbortSignal } = {}): Promise<BackupEntry[]> {
+  const pattern = backupNamePattern(job);
+  const byName = new Map<string, BackupEntry>();
+  const local = await readdir(job.localDir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw e;
+  });
+  for (const name of local) {
+    if (!pattern.test(name)) continue;
+    const localPath = path.join(job.localDir, name);
+    const st = await stat(localPath).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    const sidecar = await readFile(`${localPath}.sha256`, 'utf8').catch(() => undefined);
+    const localSha256 = sidecar?.split(/\s/)[0];
+    byName.set(name, { name, where: 'local', takenAt: timestampOf(name, pattern) ?? st.mtime, size: st.size, localPath, ...(localSha256 ? { localSha256 } : {}) });
+  }
+  if (storage) {
+    for await (const e of storage.list(opts.signal ? { signal: opts.signal } : {})) {
+      if (e.type !== 'object' || !pattern.test(e.key)) continue;
+      const seen = byName.get(e.key);
+      if (seen) {
+        seen.where = 'both';
+        if (!timestampOf(e.key, pattern) && e.lastModified > seen.takenAt) seen.takenAt = e.lastModified;
+      } else {
+        byName.set(e.key, { name: e.key, where: 's3', takenAt: timestampOf(e.key, pattern) ?? e.lastModified, size: e.size });
+      }
+    }
+  }
+  return [...byName.values()].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || (a.name < b.name ? 1 : -1));
+}

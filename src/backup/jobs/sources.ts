@@ -1,0 +1,98 @@
+/**
+ * Consistent snapshots of a live source into a local file. Copying a database file that is being
+ * written is how backups get silently torn, so each kind uses its engine's own way:
+ * - SQLite: the online backup API (better-sqlite3's db.backup) on a connection of its own, in a
+ *   worker thread so the host's event loop never waits on it. The whole copy is one backup step
+ *   inside one read transaction: in WAL mode writers go on meanwhile and the copy is the database
+ *   as of that transaction's start; in rollback-journal mode writers wait (busy timeout) until
+ *   the copy is done. Smaller steps would let writes in between, and each one restarts the
+ *   backup, so a busy writer could starve it.
+ * - file: a plain copy, refused if the file changed while it was read (size or mtime).
+ */
+import { copyFile, stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { SourceSpec } from './config.js';
+
+export class SourceError extends Error {
+  override name = 'SourceError';
+  constructor(
+    readonly code: 'SourceMissing' | 'SourceFailed' | 'SourceChanged' | 'Unsupported',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The extension a backup of this source gets (before .gz/.age). */
+export function sourceExtension(source: SourceSpec): string {
+  switch (source.kind) {
+    case 'sqlite':
+      return '.sqlite';
+    case 'duckdb':
+      return '.duckdb';
+    case 'postgres':
+      return '.dump';
+    case 'file': {
+      const m = /(\.[A-Za-z0-9]{1,10})$/.exec(source.location);
+      return m ? m[1]! : '';
+    }
+  }
+}
+
+/** Writes a consistent copy of `source` to `target` (a new file). */
+export async function snapshotSource(source: SourceSpec, target: string, opts: { signal?: AbortSignal } = {}): Promise<void> {
+  opts.signal?.throwIfAborted();
+  if (source.kind === 'sqlite') return sqliteBackup(source.location, target);
+  if (source.kind === 'file') return fileCopy(source.location, target);
+  throw new SourceError('Unsupported', `${source.kind} sources are not built yet; use sqlite:PATH or file:PATH`);
+}
+
+async function fileCopy(file: string, target: string): Promise<void> {
+  const before = await stat(file).catch((cause: unknown) => {
+    throw new SourceError('SourceMissing', `cannot read ${file}: ${(cause as Error).message}`, { cause });
+  });
+  if (!before.isFile()) throw new SourceError('SourceMissing', `${file} is not a regular file`);
+  await copyFile(file, target);
+  const after = await stat(file);
+  if (after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
+    throw new SourceError('SourceChanged', `${file} changed while it was copied; for a live database use sqlite:PATH (or duckdb:PATH), which copies consistently`);
+  }
+}
+
+// The worker is plain CommonJS evaluated from a string, so it runs the same from src/ (tsx, in
+// tests) and from dist/; it loads better-sqlite3 from the path resolved here.
+const SQLITE_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+let db;
+try {
+  db = new Database(workerData.source, { readonly: true, fileMustExist: true, timeout: workerData.busyTimeoutMs });
+  db.backup(workerData.target, { progress: () => 2147483647 })
+    .then(() => { db.close(); parentPort.postMessage({ ok: true }); })
+    .catch((e) => { try { db.close(); } catch {} parentPort.postMessage({ ok: false, code: e.code, message: e.message }); });
+} catch (e) {
+  try { if (db) db.close(); } catch {}
+  parentPort.postMessage({ ok: false, code: e.code, message: e.message });
+}
+`;
+
+async function sqliteBackup(file: string, target: string): Promise<void> {
+  const st = await stat(file).catch((cause: unknown) => {
+    throw new SourceError('SourceMissing', `cannot read the SQLite database ${file}: ${(cause as Error).message}`, { cause });
+  });
+  if (!st.isFile()) throw new SourceError('SourceMissing', `${file} is not a file`);
+  const module = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(SQLITE_WORKER, { eval: true, workerData: { module, source: file, target, busyTimeoutMs: 30_000 } });
+  const result = await new Promise<{ ok: boolean; code?: string; message?: string }>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+    worker.once('exit', (code) => resolve({ ok: false, message: `the backup worker exited (${code})` }));
+  });
+  await worker.terminate();
+  if (!result.ok) {
+    const notDb = result.code === 'SQLITE_NOTADB';
+    throw new SourceError('SourceFailed', `SQLite backup of ${file} failed: ${notDb ? 'it is not an SQLite database' : result.message ?? 'unknown error'}`);
+  }
+}

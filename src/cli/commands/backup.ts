@@ -1,0 +1,178 @@
+// offsite backup / backups / restore / prune / status: database and file backup jobs configured in
+// offsite.toml ([jobs.NAME]) or by environment variables (OFFSITE_BACKUP_SOURCE, S3_BUCKET, ...).
+// The engine is loaded when one of these runs, not when `offsite` starts.
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import type { BackupJob, JobsConfig } from '../../backup/jobs/index.js';
+import type { Catalog } from '../../catalog/index.js';
+import type { Storage } from '../../storage/index.js';
+import { EXIT } from '../exit-codes.js';
+import { formatBytes, formatDuration, note, printJson, printLine, UsageError, type GlobalOptions } from '../output.js';
+
+interface JobOptions extends GlobalOptions {
+  config?: string;
+}
+
+const jobsLib = () => import('../../backup/jobs/index.js');
+
+async function withJobs<T>(g: JobOptions, fn: (config: JobsConfig, catalog: Catalog) => Promise<T>): Promise<T> {
+  const { loadJobsConfig } = await jobsLib();
+  const { openCatalog } = await import('../../catalog/index.js');
+  const config = await loadJobsConfig(g.config ? { file: g.config } : {});
+  const catalog = openCatalog(config.catalogPath);
+  try {
+    return await fn(config, catalog);
+  } finally {
+    catalog.close();
+  }
+}
+
+/** The job's bucket, unless it has none or uploads are switched off (S3_BUCKET empty). */
+async function withJobStorage<T>(job: BackupJob, fn: (storage: Storage | undefined) => Promise<T>): Promise<T> {
+  if (!job.destinationUrl) return fn(undefined);
+  const { openStorage } = await import('../../storage/index.js');
+  const storage = openStorage(job.destinationUrl);
+  try {
+    return await fn(storage);
+  } finally {
+    await storage.close();
+  }
+}
+
+const configOption = '--config <file>';
+const configHelp = 'jobs config file (default: $OFFSITE_CONFIG, else ./offsite.toml if present)';
+
+export function registerBackupCommands(program: Command): void {
+  program
+    .command('backup')
+    .description('run one backup job now: consistent snapshot → local copy → upload (exit 1 if the upload failed; the local copy is kept)')
+    .argument('<job>', 'job name ([jobs.NAME] in the config, or "default" for the environment-variable job)')
+    .option(configOption, configHelp)
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<JobOptions>();
+      await withJobs(g, async (config, catalog) => {
+        const { findJob, runBackupJob } = await jobsLib();
+        const job = findJob(config, name);
+        const off = config.disabled.find((d) => d.name === job.name);
+        if (off && !g.json) note(`job ${job.name}: ${off.why}`);
+        const controller = new AbortController();
+        // SIGTERM/SIGINT abort the upload cleanly: no partial object is left as a backup.
+        const onSignal = () => controller.abort(new Error('interrupted by a signal'));
+        process.once('SIGTERM', onSignal);
+        process.once('SIGINT', onSignal);
+        try {
+          const r = await withJobStorage(job, (storage) => runBackupJob(job, { catalog, ...(storage ? { storage } : {}), signal: controller.signal }));
+          if (g.json) printJson(r);
+          else {
+            printLine(`${r.name}  ${formatBytes(r.size)}  sha256 ${r.sha256.slice(0, 16)}…  ${r.uploaded ? `uploaded to ${job.destinationUrl}` : job.destinationUrl ? 'NOT uploaded' : 'local only'}  (${formatDuration(r.seconds)})`);
+            if (r.uploadError) note(`upload failed: ${r.uploadError}; the local copy ${r.localPath} is kept and listed as "local"`);
+          }
+          if (r.uploadError) process.exitCode = EXIT.failure;
+        } finally {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+        }
+      });
+    });
+
+  program
+    .command('backups')
+    .description('list a job\'s backups, local directory and bucket merged: each is local, s3 or both')
+    .argument('<job>', 'job name')
+    .option(configOption, configHelp)
+    .action(async (name: string, _o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<JobOptions>();
+      await withJobs(g, async (config) => {
+        const { findJob, listBackups } = await jobsLib();
+        const job = findJob(config, name);
+        const entries = await withJobStorage(job, (storage) => listBackups(job, storage));
+        if (g.json) printJson(entries.map((e) => ({ name: e.name, where: e.where, takenAt: e.takenAt.toISOString(), size: e.size })));
+        else if (entries.length === 0) note(`no backups of ${job.name} yet: run "offsite backup ${job.name}"`);
+        else for (const e of entries) printLine(`${e.where.padEnd(5)}  ${e.takenAt.toISOString()}  ${formatBytes(e.size).padStart(10)}  ${e.name}`);
+      });
+    });
+
+  program
+    .command('restore')
+    .description('restore one backup of a job to a file (downloaded from the bucket first when there is no local copy), SHA-256 checked')
+    .argument('<job>', 'job name')
+    .argument('<backup>', 'backup name, as "offsite backups JOB" lists it, or "latest"')
+    .requiredOption('--to <path>', 'where to write the restored file')
+    .option('--force', 'replace the file at --to if it exists')
+    .option('--identity <file>', 'age identity file, for encrypted backups')
+    .option(configOption, configHelp)
+    .action(async (name: string, backup: string, o: { to: string; force?: boolean; identity?: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<JobOptions>();
+      await withJobs(g, async (config) => {
+        const { findJob, listBackups, restoreBackup } = await jobsLib();
+        const job = findJob(config, name);
+        const identities = o.identity ? [await readFile(o.identity, 'utf8')] : undefined;
+        const r = await withJobStorage(job, async (storage) => {
+          let chosen = backup;
+          if (backup === 'latest') {
+            const newest = (await listBackups(job, storage))[0];
+            if (!newest) throw new UsageError(`job ${job.name} has no backups to restore`);
+            chosen = newest.name;
+          }
+          return restoreBackup(job, chosen, { to: o.to, ...(storage ? { storage } : {}), ...(o.force ? { force: true } : {}), ...(identities ? { identities } : {}) });
+        });
+        if (g.json) printJson(r);
+        else printLine(`restored ${r.name} (from ${r.from === 'local' ? 'the local copy' : 'the bucket'}, sha256 ok) to ${r.to}: ${formatBytes(r.bytes)}, ${r.check}`);
+      });
+    });
+
+  program
+    .command('prune')
+    .description('apply the job\'s retention (keep_last, keep_daily, keep_weekly, keep_monthly) to local copies and the bucket; the newest backup is always kept')
+    .argument('<job>', 'job name')
+    .option('--dry-run', 'show what would be deleted, delete nothing')
+    .option(configOption, configHelp)
+    .action(async (name: string, o: { dryRun?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<JobOptions>();
+      await withJobs(g, async (config) => {
+        const { findJob, pruneBackups } = await jobsLib();
+        const job = findJob(config, name);
+        const r = await withJobStorage(job, (storage) => pruneBackups(job, { ...(storage ? { storage } : {}), dryRun: o.dryRun ?? false }));
+        if (g.json) {
+          printJson({ dryRun: r.dryRun, keep: r.decisions.filter((d) => d.keep).map((d) => ({ name: d.entry.name, where: d.entry.where, reasons: d.reasons })), delete: r.decisions.filter((d) => !d.keep).map((d) => ({ name: d.entry.name, where: d.entry.where })), deletedLocal: r.deletedLocal, deletedRemote: r.deletedRemote });
+          return;
+        }
+        for (const d of r.decisions) printLine(`${d.keep ? 'keep  ' : r.dryRun ? 'would delete' : 'delete'}  ${d.entry.where.padEnd(5)}  ${d.entry.name}${d.keep ? `  (${d.reasons.join(', ')})` : ''}`);
+        if (!r.dryRun) note(`deleted ${r.deletedLocal.length} local and ${r.deletedRemote.length} remote backup(s)`);
+      });
+    });
+
+  program
+    .command('status')
+    .alias('jobs')
+    .description('the configured backup jobs, each with its last success and last failure')
+    .option(configOption, configHelp)
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<JobOptions>();
+      await withJobs(g, async (config, catalog) => {
+        const { redact } = await jobsLib();
+        const runs = catalog.recentOperations(1000, 'backup');
+        const rows = config.jobs.map((job) => {
+          const mine = runs.filter((r) => (r.detail as { job?: string }).job === job.name);
+          const ok = mine.find((r) => r.status === 'ok');
+          const bad = mine.find((r) => r.status !== 'ok' && r.status !== 'running');
+          return {
+            name: job.name,
+            source: `${job.source.kind}:${redact(job.source.location)}`,
+            destination: job.destinationUrl ?? null,
+            schedule: job.schedule,
+            disabled: config.disabled.find((d) => d.name === job.name)?.why ?? null,
+            lastSuccess: ok?.finishedAt ?? null,
+            lastFailure: bad ? { at: bad.finishedAt, error: bad.error } : null,
+          };
+        });
+        if (g.json) printJson(rows);
+        else if (rows.length === 0) note(`no backup jobs: add [jobs.NAME] to ${config.source ?? 'offsite.toml'}, or set OFFSITE_BACKUP_SOURCE and S3_BUCKET`);
+        else
+          for (const r of rows) {
+            printLine(`${r.name}: ${r.source} → ${r.destination ?? '(local only)'} every ${r.schedule}${r.disabled ? ` [${r.disabled}]` : ''}`);
+            printLine(`  last success: ${r.lastSuccess ?? 'never'}; last failure: ${r.lastFailure ? `${r.lastFailure.at} (${r.lastFailure.error})` : 'none'}`);
+          }
+      });
+    });
+}
