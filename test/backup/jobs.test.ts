@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
-import { applyRetention, findJob, listBackups, loadJobsConfig, pruneBackups, restoreBackup, runBackupJob, type BackupEntry } from '../../src/backup/jobs/index.js';
+import { applyRetention, redact, findJob, listBackups, loadJobsConfig, pruneBackups, restoreBackup, runBackupJob, type BackupEntry } from '../../src/backup/jobs/index.js';
 import { openCatalog } from '../../src/catalog/index.js';
 import { openStorage } from '../../src/storage/index.js';
 import { OFFSITE_BIN, runCli } from '../support/cli.js';
@@ -159,6 +159,14 @@ describe('backup jobs: SQLite to RGW while a writer runs', () => {
     assert.equal(r.code, 8, r.stderr);
     assert.match(r.stderr, /does not match its SHA-256/);
     await storage.close();
+  });
+});
+
+describe('backup jobs: secrets in messages', () => {
+  it('redact() hides a password in the userinfo (even with "/" in it) and in ?password=', () => {
+    assert.equal(redact('postgres://app:s3cr/t@db:5432/app'), 'postgres://app:***@db:5432/app');
+    assert.equal(redact('postgresql://db/app?user=app&password=hunter2&sslmode=require'), 'postgresql://db/app?user=app&password=***&sslmode=require');
+    assert.equal(redact('/var/lib/app.db'), '/var/lib/app.db');
   });
 });
 

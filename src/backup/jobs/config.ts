@@ -107,9 +107,17 @@ export function parseSourceSpec(spec: string, base: string): SourceSpec {
   return { kind, location: path.resolve(base, spec) };
 }
 
-/** A URL with its password replaced, for messages. */
+/** A URL with its password (in the userinfo or a ?password= parameter) replaced, for messages. */
 export function redact(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^/:@]*:)[^@/]*@/i, '$1***@');
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
+    return u.toString();
+  } catch {
+    // Not a URL (a path): nothing secret in it, unless it looks like user:pass@ anyway.
+    return url.replace(/^([a-z]+:\/\/[^:@]*:)[^@]*@/i, '$1***@');
+  }
 }
 
 export interface LoadJobsOptions {
