@@ -60,7 +60,7 @@ const BY_CODE: Record<string, number> = {
   SourceMissing: EXIT.notFound,
   SourceChanged: EXIT.failure,
   SourceFailed: EXIT.failure,
-  Unsupported: EXIT.usage,
+  UnsupportedSource: EXIT.usage,
   Busy: EXIT.failure,
   SnapshotFailed: EXIT.failure,
   UploadFailed: EXIT.failure,

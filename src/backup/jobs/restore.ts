@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { decryptStream, gunzipStream, hashingStream } from '../../codec/index.js';
 import type { Storage } from '../../storage/index.js';
 import type { BackupJob } from './config.js';
-import { SHA256_METADATA } from './run.js';
+import { SHA256_METADATA, TEMP_PREFIX } from './run.js';
 
 export class BackupRestoreError extends Error {
   override name = 'BackupRestoreError';
@@ -71,7 +71,7 @@ export async function restoreBackup(job: BackupJob, name: string, opts: BackupRe
       throw e;
     });
     const expected = got.info.metadata[SHA256_METADATA];
-    downloaded = path.join(job.localDir, `.offsite-tmp-download-${name}`);
+    downloaded = path.join(job.localDir, `${TEMP_PREFIX}download-${name}`);
     const hash = hashingStream({ md5: false });
     await pipeline([got.body, hash, createWriteStream(downloaded)], opts.signal ? { signal: opts.signal } : {});
     sha256 = hash.digest().sha256;

@@ -20,7 +20,8 @@ import { JobConfigError } from './config.js';
 import { snapshotSource, sourceExtension } from './sources.js';
 
 export const SHA256_METADATA = 'offsite-sha256';
-const TEMP_PREFIX = '.offsite-tmp-';
+/** Temporary files in a job's local directory; a run removes any it finds (see removeLeftovers). */
+export const TEMP_PREFIX = '.offsite-tmp-';
 
 export interface BackupRunOptions {
   catalog?: Catalog;

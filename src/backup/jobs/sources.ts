@@ -17,7 +17,7 @@ import type { SourceSpec } from './config.js';
 export class SourceError extends Error {
   override name = 'SourceError';
   constructor(
-    readonly code: 'SourceMissing' | 'SourceFailed' | 'SourceChanged' | 'Unsupported',
+    readonly code: 'SourceMissing' | 'SourceFailed' | 'SourceChanged' | 'UnsupportedSource',
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -46,7 +46,7 @@ export async function snapshotSource(source: SourceSpec, target: string, opts: {
   opts.signal?.throwIfAborted();
   if (source.kind === 'sqlite') return sqliteBackup(source.location, target);
   if (source.kind === 'file') return fileCopy(source.location, target);
-  throw new SourceError('Unsupported', `${source.kind} sources are not built yet; use sqlite:PATH or file:PATH`);
+  throw new SourceError('UnsupportedSource', `${source.kind} sources are not built yet; use sqlite:PATH or file:PATH`);
 }
 
 async function fileCopy(file: string, target: string): Promise<void> {

@@ -61,6 +61,7 @@ const MIN_PART_SIZE = 5 * 1024 * 1024;
 const MAX_PART_SIZE = 5 * 1024 * 1024 * 1024;
 /** S3's limit is 10,000 parts; aiming at 9,000 leaves room for an estimate that fell short. */
 const TARGET_MAX_PARTS = 9_000;
+const DELETE_BATCH = 1000;
 
 /**
  * Part size and parts in flight for a stream of about `sizeHint` bytes: the configured part size
@@ -74,7 +75,6 @@ export function multipartPlan(sizeHint: number | undefined, partSize: number, co
   const grown = Math.min(MAX_PART_SIZE, Math.ceil(sizeHint / TARGET_MAX_PARTS / MiB) * MiB);
   return { partSize: grown, queueSize: Math.max(1, Math.floor((partSize * concurrency) / grown)) };
 }
-const DELETE_BATCH = 1000;
 
 /**
  * S3 and S3-compatible stores through the AWS SDK v3. Uploads stream through lib-storage
