@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensurePostgresTools } from './postgres.mjs';
 import { ensureDebianPackages, startRgw } from './rgw.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -31,8 +32,10 @@ if (files.length === 0) {
 const build = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-// Tools the suite uses to prove plain restores and to compare with peers.
-ensureDebianPackages({ age: ['age'], aws: ['awscli'] });
+// Tools the suite uses to prove plain restores, to check systemd timers, and to run the
+// PostgreSQL tests; installed here once, before test files run in parallel.
+ensureDebianPackages({ age: ['age'], aws: ['awscli'], 'systemd-analyze': ['systemd'] });
+ensurePostgresTools();
 
 const t0 = Date.now();
 const rgw = await startRgw();

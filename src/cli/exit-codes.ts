@@ -60,6 +60,7 @@ const BY_CODE: Record<string, number> = {
   SourceMissing: EXIT.notFound,
   SourceChanged: EXIT.failure,
   SourceFailed: EXIT.failure,
+  SourceBusy: EXIT.failure,
   UnsupportedSource: EXIT.usage,
   Busy: EXIT.failure,
   SnapshotFailed: EXIT.failure,
@@ -68,6 +69,13 @@ const BY_CODE: Record<string, number> = {
   CheckFailed: EXIT.corrupted,
   TargetExists: EXIT.usage,
   NeedsIdentity: EXIT.usage,
+  InvalidTarget: EXIT.usage,
+  // PostgreSQL tools (InvalidUrl above)
+  AuthFailed: EXIT.denied,
+  ConnectionFailed: EXIT.failure,
+  ToolMissing: EXIT.failure,
+  DumpFailed: EXIT.failure,
+  RestoreFailed: EXIT.failure,
 };
 
 /** A stable code for --json error output and for the exit code. */

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerArchiveCommands } from './commands/archive.js';
 import { registerBackupCommands } from './commands/backup.js';
+import { registerDaemonCommands } from './commands/daemon.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerObjectCommands } from './commands/objects.js';
 import { registerPolicyCommands } from './commands/policy.js';
@@ -44,6 +45,7 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 credentials or permission, 
   registerObjectCommands(program);
   registerSnapshotCommands(program);
   registerBackupCommands(program);
+  registerDaemonCommands(program);
   registerArchiveCommands(program);
   registerPolicyCommands(program);
   registerDoctorCommand(program);

@@ -26,7 +26,8 @@ export interface FaultRule {
 export class FaultProxy {
   readonly server: http.Server;
   private readonly rules: FaultRule[] = [];
-  private readonly agent = new http.Agent({ keepAlive: true });
+  private agent = new http.Agent({ keepAlive: true });
+  private port = 0;
   /** Every request seen, as "METHOD path?query", in order. */
   readonly seen: string[] = [];
   /** How many faults were injected. */
@@ -43,7 +44,7 @@ export class FaultProxy {
   }
 
   get endpoint(): string {
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return `http://127.0.0.1:${this.server.listening ? (this.server.address() as AddressInfo).port : this.port}`;
   }
 
   inject(rule: FaultRule): void {
@@ -54,7 +55,31 @@ export class FaultProxy {
     this.rules.length = 0;
   }
 
+  /**
+   * Stops listening, as a stopped server does: new connections are refused and open ones are
+   * dropped. The port is kept for up().
+   */
+  async down(): Promise<void> {
+    this.port = (this.server.address() as AddressInfo).port;
+    this.server.closeAllConnections();
+    this.agent.destroy();
+    this.agent = new http.Agent({ keepAlive: true });
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Listens again on the port it had before down(). */
+  async up(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
   async close(): Promise<void> {
+    if (!this.server.listening) return;
     this.server.closeAllConnections();
     this.agent.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

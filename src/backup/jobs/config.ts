@@ -10,6 +10,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { parseSchedule } from '../../schedule/index.js';
+import { redactPostgresUrl } from './postgres.js';
 
 export const JOBS_CONFIG_ENV = 'OFFSITE_CONFIG';
 export const DEFAULT_JOBS_CONFIG_FILE = 'offsite.toml';
@@ -21,11 +23,14 @@ export class JobConfigError extends Error {
   readonly code = 'InvalidConfig';
 }
 
-export type SourceKind = 'sqlite' | 'duckdb' | 'postgres' | 'file';
+export type SourceKind = 'sqlite' | 'duckdb' | 'postgres' | 'file' | 'dir';
 
 export interface SourceSpec {
   kind: SourceKind;
-  /** A file path (sqlite, duckdb, file) or a postgres URL (kept only in memory, may hold a password). */
+  /**
+   * A file path (sqlite, duckdb, file), or a postgres URL (kept only in memory, may hold a
+   * password; empty: the PG* variables say where).
+   */
   location: string;
 }
 
@@ -47,6 +52,8 @@ export interface BackupJob {
   keepLocal: boolean;
   /** Interval seconds or a cron expression; parsed by the schedule layer. */
   schedule: string;
+  /** The most random delay added to each scheduled run, in seconds (spreads many hosts' uploads). */
+  jitterSeconds: number;
   /** Name of each backup: {job}, {timestamp} (20261123T140501Z) and {ext} are replaced. */
   keyTemplate: string;
   compress: 'none' | 'gzip';
@@ -77,11 +84,12 @@ const retentionSchema = z
 
 const jobSchema = z
   .object({
-    source: z.string().min(1, 'set it to what to back up, e.g. "sqlite:/data/app.db", "duckdb:/data/x.duckdb", "postgres://user@host/db" or "file:/etc/app.conf"'),
+    source: z.string().min(1, 'set it to what to back up, e.g. "sqlite:/data/app.db", "duckdb:/data/x.duckdb", "postgres://user@host/db", "file:/etc/app.conf" or "dir:/etc/app"'),
     destination: z.string().default(''),
     local_dir: z.string().default(''),
     keep_local: z.boolean().default(true),
     schedule: z.union([z.string(), z.number().int().positive()]).default('3600'),
+    jitter: z.number().int().min(0).default(0),
     key_template: z.string().default('{job}-{timestamp}{ext}'),
     compress: z.enum(['none', 'gzip']).default('none'),
     recipients: z.array(z.string().regex(/^age1[0-9a-z]+$/, 'an age recipient (age1...)')).default([]),
@@ -96,29 +104,25 @@ const fileSchema = z
   })
   .passthrough();
 
-/** "sqlite:PATH", "duckdb:PATH", "file:PATH", "postgres://..." or a plain path (kind from its extension). */
+/**
+ * "sqlite:PATH", "duckdb:PATH", "file:PATH", "dir:PATH" (a directory, as a tar), "postgres://..."
+ * (or "postgres:" alone: libpq's PG* variables say where), or a plain path (kind from its
+ * extension; a trailing "/" means a directory).
+ */
 export function parseSourceSpec(spec: string, base: string): SourceSpec {
   if (/^postgres(ql)?:\/\//.test(spec)) return { kind: 'postgres', location: spec };
-  const m = /^(sqlite|duckdb|file):(.+)$/.exec(spec);
+  if (spec === 'postgres:' || spec === 'postgresql:') return { kind: 'postgres', location: '' };
+  const m = /^(sqlite|duckdb|file|dir):(.+)$/.exec(spec);
   if (m) return { kind: m[1] as SourceKind, location: path.resolve(base, m[2]!) };
-  if (/^[a-z]+:\/\//.test(spec)) throw new JobConfigError(`source "${redact(spec)}" is not a source Offsite knows: use sqlite:PATH, duckdb:PATH, file:PATH or postgres://...`);
+  if (/^[a-z]+:\/\//.test(spec)) throw new JobConfigError(`source "${redact(spec)}" is not a source Offsite knows: use sqlite:PATH, duckdb:PATH, postgres://..., file:PATH or dir:PATH`);
+  if (spec.endsWith('/')) return { kind: 'dir', location: path.resolve(base, spec) };
   const ext = path.extname(spec).toLowerCase();
   const kind: SourceKind = ['.db', '.sqlite', '.sqlite3'].includes(ext) ? 'sqlite' : ext === '.duckdb' ? 'duckdb' : 'file';
   return { kind, location: path.resolve(base, spec) };
 }
 
 /** A URL with its password (in the userinfo or a ?password= parameter) replaced, for messages. */
-export function redact(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
-    return u.toString();
-  } catch {
-    // Not a URL (a path): nothing secret in it, unless it looks like user:pass@ anyway.
-    return url.replace(/^([a-z]+:\/\/[^:@]*:)[^@]*@/i, '$1***@');
-  }
-}
+export const redact = redactPostgresUrl;
 
 export interface LoadJobsOptions {
   file?: string;
@@ -147,11 +151,12 @@ export async function loadJobsConfig(opts: LoadJobsOptions = {}): Promise<JobsCo
   const abs = (p: string) => path.resolve(base, p.replace(/^~(?=\/|$)/, env.HOME ?? '~'));
   const jobs: BackupJob[] = Object.entries(parsed.data.jobs).map(([name, j]) => ({
     name,
-    source: parseSourceSpec(j.source, base),
+    source: parseFileSource(j.source, base, `${candidate}: jobs.${name}.source`),
     destinationUrl: j.destination ? (/^[a-z0-9]+:\/\//i.test(j.destination) ? j.destination : abs(j.destination)) : undefined,
     localDir: j.local_dir ? abs(j.local_dir) : abs(path.join('.offsite', 'backups', name)),
     keepLocal: j.keep_local,
     schedule: String(j.schedule),
+    jitterSeconds: j.jitter,
     keyTemplate: j.key_template,
     compress: j.compress,
     recipients: j.recipients,
@@ -164,7 +169,24 @@ export async function loadJobsConfig(opts: LoadJobsOptions = {}): Promise<JobsCo
     if (jobs.some((j) => j.name === fromEnv.name)) throw new JobConfigError(`job "${fromEnv.name}" is defined both in ${candidate} and by environment variables; rename one (OFFSITE_BACKUP_JOB)`);
     jobs.push(fromEnv);
   }
+  for (const job of jobs) checkSchedule(job);
   return { jobs, catalogPath: abs(parsed.data.catalog.path), source, disabled };
+}
+
+/** A source from the config file, which must not hold a password (the file is not a secret store). */
+function parseFileSource(spec: string, base: string, where: string): SourceSpec {
+  if (redact(spec) !== spec) {
+    throw new JobConfigError(`${where}: the URL holds a password; keep it out of the file: set PGPASSWORD in the service's environment, or use ~/.pgpass (or PGPASSFILE)`);
+  }
+  return parseSourceSpec(spec, base);
+}
+
+function checkSchedule(job: BackupJob): void {
+  try {
+    parseSchedule(job.schedule);
+  } catch (e) {
+    throw new JobConfigError(`${job.origin}: schedule: ${(e as Error).message}`);
+  }
 }
 
 function retentionOf(r: z.infer<typeof retentionSchema>): Retention {
@@ -181,7 +203,7 @@ function retentionOf(r: z.infer<typeof retentionSchema>): Retention {
  * "bramble/"), S3_SYNC_INTERVAL (seconds, default 3600); plus what Offsite needs to know
  * besides: OFFSITE_BACKUP_SOURCE (what to back up), and optionally S3_ENDPOINT, S3_REGION,
  * OFFSITE_BACKUP_JOB, OFFSITE_BACKUP_KEY (a fixed key such as "sensor_data.duckdb"),
- * OFFSITE_BACKUP_LOCAL_DIR, OFFSITE_BACKUP_KEEP_LAST.
+ * OFFSITE_BACKUP_LOCAL_DIR, OFFSITE_BACKUP_KEEP_LAST, OFFSITE_BACKUP_JITTER.
  */
 function envJob(env: NodeJS.ProcessEnv, disabled: JobsConfig['disabled']): BackupJob | undefined {
   const sourceSpec = env.OFFSITE_BACKUP_SOURCE;
@@ -201,6 +223,8 @@ function envJob(env: NodeJS.ProcessEnv, disabled: JobsConfig['disabled']): Backu
   const query = params.size ? `?${params.toString()}` : '';
   const interval = env.S3_SYNC_INTERVAL ?? '3600';
   if (!/^\d+$/.test(interval) || Number(interval) < 1) throw new JobConfigError(`S3_SYNC_INTERVAL "${interval}": give whole seconds, e.g. 3600`);
+  const jitter = env.OFFSITE_BACKUP_JITTER ?? '0';
+  if (!/^\d+$/.test(jitter)) throw new JobConfigError(`OFFSITE_BACKUP_JITTER "${jitter}": give whole seconds, e.g. 60`);
   const keepLast = env.OFFSITE_BACKUP_KEEP_LAST;
   if (keepLast !== undefined && !/^[1-9]\d*$/.test(keepLast)) throw new JobConfigError(`OFFSITE_BACKUP_KEEP_LAST "${keepLast}": give a whole number of backups, e.g. 24`);
   return {
@@ -210,6 +234,7 @@ function envJob(env: NodeJS.ProcessEnv, disabled: JobsConfig['disabled']): Backu
     localDir: path.resolve(env.OFFSITE_BACKUP_LOCAL_DIR || path.join('.offsite', 'backups', name)),
     keepLocal: true,
     schedule: interval,
+    jitterSeconds: Number(jitter),
     keyTemplate: env.OFFSITE_BACKUP_KEY || '{job}-{timestamp}{ext}',
     compress: env.OFFSITE_BACKUP_COMPRESS === 'gzip' ? 'gzip' : 'none',
     recipients: (env.OFFSITE_BACKUP_RECIPIENTS ?? '').split(',').map((s) => s.trim()).filter(Boolean),

@@ -14,8 +14,19 @@ export {
   type SourceKind,
   type Retention,
 } from './config.js';
-export { SourceError, snapshotSource } from './sources.js';
+export { SourceError, snapshotSource, type SnapshotOptions } from './sources.js';
+export { duckdbBackup, duckdbIntegrityCheck, DuckdbSourceError, type DuckdbBackupOptions } from './duckdb.js';
 export { runBackupJob, backupName, backupTimestamp, BackupRunError, SHA256_METADATA, type BackupRunOptions, type BackupRunResult } from './run.js';
 export { listBackups, backupNamePattern, type BackupEntry, type BackupLocation } from './list.js';
 export { restoreBackup, BackupRestoreError, type BackupRestoreOptions, type BackupRestoreResult } from './restore.js';
 export { pruneBackups, applyRetention, type PruneDecision, type PruneResult } from './prune.js';
+export {
+  startBackupLoop,
+  plannedNextRun,
+  lastRuns,
+  type BackupLoopOptions,
+  type BackupLoopHandle,
+  type BackupLoopEvent,
+  type BackupJobState,
+} from './loop.js';
+export { describePostgresTarget, redactPostgresUrl, isPostgresError, PostgresError, type PostgresErrorCode } from './postgres.js';

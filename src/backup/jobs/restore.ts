@@ -7,18 +7,20 @@
  */
 import Database from 'better-sqlite3';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { decryptStream, gunzipStream, hashingStream } from '../../codec/index.js';
+import { decryptStream, gunzipStream, hashingStream, unpackTar } from '../../codec/index.js';
 import type { Storage } from '../../storage/index.js';
 import type { BackupJob } from './config.js';
+import { duckdbIntegrityCheck } from './duckdb.js';
+import { describePostgresTarget, listPostgresDump, restorePostgres } from './postgres.js';
 import { SHA256_METADATA, TEMP_PREFIX } from './run.js';
 
 export class BackupRestoreError extends Error {
   override name = 'BackupRestoreError';
   constructor(
-    readonly code: 'NotFound' | 'Corrupted' | 'TargetExists' | 'NeedsIdentity' | 'CheckFailed',
+    readonly code: 'NotFound' | 'Corrupted' | 'TargetExists' | 'NeedsIdentity' | 'CheckFailed' | 'InvalidTarget',
     message: string,
   ) {
     super(message);
@@ -26,8 +28,13 @@ export class BackupRestoreError extends Error {
 }
 
 export interface BackupRestoreOptions {
-  /** Where the restored file goes. */
-  to: string;
+  /** Where the restored file goes (for a PostgreSQL job: the dump file). Give this or `into`. */
+  to?: string;
+  /**
+   * PostgreSQL jobs: the database to restore into (a URL; '' for the PG* variables). It is
+   * created when missing; an existing one is restored over only with `force` (pg_restore --clean).
+   */
+  into?: string;
   storage?: Storage;
   force?: boolean;
   /** age identities, for backups encrypted to recipients. */
@@ -37,6 +44,7 @@ export interface BackupRestoreOptions {
 
 export interface BackupRestoreResult {
   name: string;
+  /** The file written, or the database restored into (password hidden). */
   to: string;
   /** Where the backup was read from. */
   from: 'local' | 's3';
@@ -47,13 +55,19 @@ export interface BackupRestoreResult {
 
 export async function restoreBackup(job: BackupJob, name: string, opts: BackupRestoreOptions): Promise<BackupRestoreResult> {
   if (name.includes('/') || name.startsWith('.')) throw new BackupRestoreError('NotFound', `"${name}" is not a backup name; "offsite backups ${job.name}" lists them`);
-  const target = path.resolve(opts.to);
-  if (!opts.force && (await stat(target).catch(() => undefined))) {
+  if ((opts.to === undefined) === (opts.into === undefined)) throw new BackupRestoreError('InvalidTarget', 'give either a file to restore to (--to PATH) or, for a PostgreSQL job, a database to restore into (--into URL)');
+  if (opts.into !== undefined && job.source.kind !== 'postgres') {
+    throw new BackupRestoreError('InvalidTarget', `--into restores into a PostgreSQL database, and job ${job.name} backs up a ${job.source.kind} source; use --to PATH`);
+  }
+  // Restoring into a database: the decoded dump goes to a temp file in the job's directory first.
+  const target = opts.to !== undefined ? path.resolve(opts.to) : path.join(job.localDir, `${TEMP_PREFIX}restore-${name}`);
+  if (opts.to !== undefined && !opts.force && (await stat(target).catch(() => undefined))) {
     throw new BackupRestoreError('TargetExists', `${target} exists; restore elsewhere, or pass --force to replace it`);
   }
   if (name.endsWith('.age') && !opts.identities?.length) {
     throw new BackupRestoreError('NeedsIdentity', `${name} is encrypted: give the age identity file (--identity FILE)`);
   }
+  await mkdir(job.localDir, { recursive: true });
   const localPath = path.join(job.localDir, name);
   let source: string;
   let from: 'local' | 's3';
@@ -88,13 +102,46 @@ export async function restoreBackup(job: BackupJob, name: string, opts: BackupRe
     if (name.endsWith('.age')) stages.push(decryptStream({ identities: opts.identities! }));
     if (/\.gz(\.age)?$/.test(name)) stages.push(gunzipStream());
     await pipeline([createReadStream(source), ...stages, createWriteStream(temp)], opts.signal ? { signal: opts.signal } : {});
-    const check = job.source.kind === 'sqlite' ? sqliteIntegrity(temp) : 'none (a plain file)';
+    const check = await checkRestored(job, temp);
     const bytes = (await stat(temp)).size;
+    if (job.source.kind === 'dir') {
+      // A directory backup is extracted (safely: nothing outside `target`) rather than renamed.
+      const report = await unpackTar(createReadStream(temp), target, opts.signal ? { signal: opts.signal } : {});
+      return { name, to: target, from, sha256, bytes, check: `${check}: ${report.files} files extracted` };
+    }
+    if (opts.into !== undefined) {
+      await restorePostgres(opts.into ? { url: opts.into } : {}, temp, { createDatabase: true, clean: opts.force ?? false, ...(opts.signal ? { signal: opts.signal } : {}) });
+      return { name, to: describePostgresTarget(opts.into ? { url: opts.into } : {}), from, sha256, bytes, check: `${check}; pg_restore ok` };
+    }
+    // DuckDB would replay a WAL left beside the file it replaces into the restored database.
+    if (job.source.kind === 'duckdb') await rm(`${target}.wal`, { force: true });
     await rename(temp, target);
     return { name, to: target, from, sha256, bytes, check };
   } finally {
     await rm(temp, { force: true });
     if (downloaded) await rm(downloaded, { force: true });
+  }
+}
+
+async function checkRestored(job: BackupJob, file: string): Promise<string> {
+  switch (job.source.kind) {
+    case 'sqlite':
+      return sqliteIntegrity(file);
+    case 'postgres': {
+      const entries = await listPostgresDump(file).catch((e: Error) => {
+        throw new BackupRestoreError('CheckFailed', `the restored file is not a readable pg_dump archive: ${e.message}`);
+      });
+      return `pg_restore --list ok (${entries} entries)`;
+    }
+    case 'dir':
+      return 'tar'; // read in full, and refused entry by entry if unsafe, when it is extracted
+    case 'duckdb': {
+      const check = await duckdbIntegrityCheck(file);
+      if (!check.ok) throw new BackupRestoreError('CheckFailed', `the restored database fails the check: ${check.detail}`);
+      return `duckdb: every value read, ${check.detail.split(':')[0]}`;
+    }
+    default:
+      return 'none (a plain file)';
   }
 }
 

@@ -12,6 +12,7 @@ import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import lockfile from 'proper-lockfile';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../../catalog/index.js';
 import { encryptStream, gzipStream, hashingStream } from '../../codec/index.js';
 import type { Storage } from '../../storage/index.js';
@@ -30,6 +31,8 @@ export interface BackupRunOptions {
   signal?: AbortSignal;
   /** The run's clock (tests). */
   now?: Date;
+  /** DuckDB jobs in an app that has the database open: its connection (the copy runs through it). */
+  duckdbConnection?: DuckDBConnection;
 }
 
 export interface BackupRunResult {
@@ -89,7 +92,7 @@ export async function runBackupJob(job: BackupJob, opts: BackupRunOptions = {}):
   try {
     await removeLeftovers(job.localDir);
     const localPath = path.join(job.localDir, name);
-    const { size, sha256 } = await makeLocalCopy(job, localPath, opts.signal);
+    const { size, sha256 } = await makeLocalCopy(job, localPath, opts);
     result = { job: job.name, name, localPath, size, sha256, uploaded: false, seconds: 0, requests: {} };
     if (opts.storage) {
       try {
@@ -124,11 +127,12 @@ export async function runBackupJob(job: BackupJob, opts: BackupRunOptions = {}):
 }
 
 /** Snapshot → (gzip) → (age) → local file, hashed on the way; atomically renamed into place. */
-async function makeLocalCopy(job: BackupJob, localPath: string, signal: AbortSignal | undefined): Promise<{ size: number; sha256: string }> {
+async function makeLocalCopy(job: BackupJob, localPath: string, opts: BackupRunOptions): Promise<{ size: number; sha256: string }> {
+  const { signal } = opts;
   const snapshot = path.join(job.localDir, `${TEMP_PREFIX}${path.basename(localPath)}.snapshot`);
   const partial = path.join(job.localDir, `${TEMP_PREFIX}${path.basename(localPath)}`);
   try {
-    await snapshotSource(job.source, snapshot, signal ? { signal } : {});
+    await snapshotSource(job.source, snapshot, { ...(signal ? { signal } : {}), ...(opts.duckdbConnection ? { duckdbConnection: opts.duckdbConnection } : {}) });
     const hash = hashingStream({ md5: false });
     const stages: NodeJS.ReadWriteStream[] = [];
     if (job.compress === 'gzip') stages.push(gzipStream());

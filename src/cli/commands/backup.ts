@@ -94,14 +94,15 @@ export function registerBackupCommands(program: Command): void {
 
   program
     .command('restore')
-    .description('restore one backup of a job to a file (downloaded from the bucket first when there is no local copy), SHA-256 checked')
+    .description('restore one backup of a job to a file, or into a PostgreSQL database (downloaded from the bucket first when there is no local copy), SHA-256 checked')
     .argument('<job>', 'job name')
     .argument('<backup>', 'backup name, as "offsite backups JOB" lists it, or "latest"')
-    .requiredOption('--to <path>', 'where to write the restored file')
-    .option('--force', 'replace the file at --to if it exists')
+    .option('--to <path>', 'where to write the restored file (for a PostgreSQL job: the pg_dump file)')
+    .option('--into [url]', 'PostgreSQL jobs: restore into this database (created when missing) with pg_restore; without a URL, the PG* variables say where. Keep the password out of the URL (others can read command lines): use PGPASSWORD or ~/.pgpass')
+    .option('--force', 'replace the file at --to if it exists; with --into, drop and recreate the dump\'s objects in a database that has them (pg_restore --clean)')
     .option('--identity <file>', 'age identity file, for encrypted backups')
     .option(configOption, configHelp)
-    .action(async (name: string, backup: string, o: { to: string; force?: boolean; identity?: string }, cmd: Command) => {
+    .action(async (name: string, backup: string, o: { to?: string; into?: string | true; force?: boolean; identity?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<JobOptions>();
       await withJobs(g, async (config) => {
         const { findJob, listBackups, restoreBackup } = await jobsLib();
@@ -114,7 +115,8 @@ export function registerBackupCommands(program: Command): void {
             if (!newest) throw new UsageError(`job ${job.name} has no backups to restore`);
             chosen = newest.name;
           }
-          return restoreBackup(job, chosen, { to: o.to, ...(storage ? { storage } : {}), ...(o.force ? { force: true } : {}), ...(identities ? { identities } : {}) });
+          const target = o.into !== undefined ? { into: o.into === true ? '' : o.into } : o.to !== undefined ? { to: o.to } : {};
+          return restoreBackup(job, chosen, { ...target, ...(storage ? { storage } : {}), ...(o.force ? { force: true } : {}), ...(identities ? { identities } : {}) });
         });
         if (g.json) printJson(r);
         else printLine(`restored ${r.name} (from ${r.from === 'local' ? 'the local copy' : 'the bucket'}, sha256 ok) to ${r.to}: ${formatBytes(r.bytes)}, ${r.check}`);
@@ -145,25 +147,23 @@ export function registerBackupCommands(program: Command): void {
   program
     .command('status')
     .alias('jobs')
-    .description('the configured backup jobs, each with its last success and last failure')
+    .description('the configured backup jobs, each with its last success, last failure and next run')
     .option(configOption, configHelp)
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<JobOptions>();
       await withJobs(g, async (config, catalog) => {
-        const { redact } = await jobsLib();
-        const runs = catalog.recentOperations(1000, 'backup');
+        const { redact, plannedNextRun, lastRuns } = await jobsLib();
         const rows = config.jobs.map((job) => {
-          const mine = runs.filter((r) => (r.detail as { job?: string }).job === job.name);
-          const ok = mine.find((r) => r.status === 'ok');
-          const bad = mine.find((r) => r.status !== 'ok' && r.status !== 'running');
+          const history = lastRuns(catalog, job.name);
           return {
             name: job.name,
-            source: `${job.source.kind}:${redact(job.source.location)}`,
+            source: job.source.kind === 'postgres' ? `postgres:${redact(job.source.location) || '(PG* variables)'}` : `${job.source.kind}:${job.source.location}`,
             destination: job.destinationUrl ?? null,
             schedule: job.schedule,
             disabled: config.disabled.find((d) => d.name === job.name)?.why ?? null,
-            lastSuccess: ok?.finishedAt ?? null,
-            lastFailure: bad ? { at: bad.finishedAt, error: bad.error } : null,
+            lastSuccess: history.lastSuccessAt?.toISOString() ?? null,
+            lastFailure: history.lastFailure ? { at: history.lastFailure.at.toISOString(), error: history.lastFailure.error } : null,
+            nextRun: plannedNextRun(job, catalog).toISOString(),
           };
         });
         if (g.json) printJson(rows);
@@ -171,7 +171,7 @@ export function registerBackupCommands(program: Command): void {
         else
           for (const r of rows) {
             printLine(`${r.name}: ${r.source} → ${r.destination ?? '(local only)'} every ${r.schedule}${r.disabled ? ` [${r.disabled}]` : ''}`);
-            printLine(`  last success: ${r.lastSuccess ?? 'never'}; last failure: ${r.lastFailure ? `${r.lastFailure.at} (${r.lastFailure.error})` : 'none'}`);
+            printLine(`  last success: ${r.lastSuccess ?? 'never'}; last failure: ${r.lastFailure ? `${r.lastFailure.at} (${r.lastFailure.error})` : 'none'}; next run: ${r.nextRun} (when "offsite daemon" runs)`);
           }
       });
     });
