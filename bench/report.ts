@@ -80,6 +80,21 @@ export function formatTable(summary: SummaryRow[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
+/**
+ * Any table as aligned text: a header, a dashed rule, one line per row; columns listed in
+ * `rightAligned` (numbers) are padded on the left. For scenarios whose rows are not MB/s figures.
+ */
+export function formatColumns(header: string[], rows: string[][], rightAligned: number[] = []): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const right = new Set(rightAligned);
+  const line = (cells: string[]) =>
+    widths
+      .map((w, i) => (right.has(i) ? (cells[i] ?? '').padStart(w) : (cells[i] ?? '').padEnd(w)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
 export function formatTargets(checks: TargetCheck[]): string {
   return checks.map((c) => `  ${c.pass ? 'PASS' : 'MISS'}  ${c.name.padEnd(34)} ${c.value}`).join('\n');
 }

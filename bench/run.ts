@@ -1,9 +1,12 @@
 // The bench itself, given a running S3 target (scripts/run-bench.mjs starts RGW and calls this):
 // make the source file, time every tool, print the table and targets, save the JSON.
-// Knobs (environment): BENCH_SCENARIOS (large-file,archive-tree), BENCH_SIZE_MIB (1024), BENCH_RUNS (3),
+// Knobs (environment): BENCH_SCENARIOS (large-file,archive-tree,sqlite-backup), BENCH_SIZE_MIB (1024), BENCH_RUNS (3),
 // BENCH_TOOLS (offsite,aws-cli,rclone), BENCH_TREE_MIB (2048), BENCH_TREE_FILES (20000),
 // BENCH_TREE_TOOLS (offsite,tar-aws,rclone,restic), BENCH_SCRATCH_DIR (the OS temp dir),
-// BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY (Offsite options, large-file).
+// BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY (Offsite options, large-file); sqlite-backup:
+// BENCH_SQLITE_MIB (1024), BENCH_SQLITE_TOOLS (offsite,sqlite3-backup,sqlite3-backup-paused,
+// sqlite3-vacuum-into), BENCH_SQLITE_WRITER_ROWS (500 rows/s), BENCH_SQLITE_PEER_TIMEOUT (180 s),
+// BENCH_IDLE_SECONDS (600).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,8 +18,9 @@ import { awsCli, rclone, type Tool } from './peers.js';
 import { checkTargets, formatTable, formatTargets, summarise } from './report.js';
 import { largeFile, SCENARIO } from './scenarios/large-file.js';
 import * as tree from './scenarios/archive-tree.js';
+import * as sqlite from './scenarios/sqlite-backup.js';
 import { BenchBucket } from './target.js';
-import { BenchFailure, type S3Target } from './types.js';
+import { BenchFailure, type Measurement, type S3Target } from './types.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MIB = 1024 * 1024;
@@ -34,6 +38,7 @@ let scratchDir: string | undefined;
 /** For Ctrl-C: stop the tool that is running and remove the scratch files (GBs). */
 export function abortBench(): void {
   killRunningTools();
+  sqlite.killSqliteChildren();
   if (scratchDir) rmSync(scratchDir, { recursive: true, force: true });
 }
 
@@ -43,7 +48,7 @@ export interface BenchEnvironment {
   server: string;
 }
 
-const SCENARIOS = ['large-file', tree.SCENARIO];
+const SCENARIOS = ['large-file', tree.SCENARIO, sqlite.SCENARIO];
 
 export async function runBench({ target, server }: BenchEnvironment): Promise<void> {
   const scenarios = (process.env.BENCH_SCENARIOS || SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -55,6 +60,7 @@ export async function runBench({ target, server }: BenchEnvironment): Promise<vo
     await bucket.create();
     if (scenarios.includes('large-file')) await runLargeFile(target, server, bucket, scratchDir);
     if (scenarios.includes(tree.SCENARIO)) await runArchiveTree(target, server, bucket, scratchDir);
+    if (scenarios.includes(sqlite.SCENARIO)) await runSqliteBackup(target, server, bucket, scratchDir);
   } finally {
     bucket.close();
     rmSync(scratchDir, { recursive: true, force: true });
@@ -139,4 +145,64 @@ async function runLargeFile(target: S3Target, server: string, bucket: BenchBucke
 
   saveResult(SCENARIO, date, { date: date.toISOString(), scenario: SCENARIO, server, machine, sizeBytes, runs, tools: tools.map(({ name, version }) => ({ name, version })), summary, targets, measurements: rows });
   await rm(file, { force: true });
+}
+
+async function runSqliteBackup(target: S3Target, server: string, bucket: BenchBucket, scratchDir: string): Promise<void> {
+  const mib = positiveInt('BENCH_SQLITE_MIB', 1024);
+  const runs = positiveInt('BENCH_RUNS', 3);
+  const writerRows = positiveInt('BENCH_SQLITE_WRITER_ROWS', 500);
+  const peerTimeoutSeconds = positiveInt('BENCH_SQLITE_PEER_TIMEOUT', 180);
+  const idleSeconds = positiveInt('BENCH_IDLE_SECONDS', 600);
+  const wanted = (process.env.BENCH_SQLITE_TOOLS ?? sqlite.SQLITE_TOOLS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  await sqlite.ensureSqliteCli();
+  const tools = wanted.map(sqlite.toolInfo);
+  for (const t of tools) log(`${t.name}: ${t.version}`);
+
+  const dbFile = path.join(scratchDir, 'app.db');
+  const source = sqlite.buildDatabase(dbFile, mib * MIB);
+  log(`database ${(source.bytes / MIB).toFixed(0)} MiB, ${source.rows} rows of 500 characters, WAL mode, built in ${source.buildSeconds.toFixed(1)} s`);
+  try {
+    const writer = await sqlite.startWriter(dbFile, writerRows);
+    let rows: Measurement[];
+    try {
+      log(`writer: one transaction every 20 ms, ${writer.rowsPerSecond} rows/s`);
+      rows = await sqlite.backupRounds({ tools, target, bucket, scratchDir, source, writer, runs, peerTimeoutSeconds, log });
+    } finally {
+      await writer.stop();
+    }
+    const host = await sqlite.hostRuns({ target, bucket, scratchDir, source, runs, log });
+    const idle = await sqlite.idleDaemon({ target, bucket, scratchDir, source, idleSeconds, log });
+
+    const summary = sqlite.summariseSqlite(rows);
+    const targets = sqlite.checkSqliteTargets(summary, host, idle, peerTimeoutSeconds);
+    const date = new Date();
+    const machine = machineInfo();
+    console.log(`\nOffsite bench, ${sqlite.SCENARIO}: ${(source.bytes / MIB).toFixed(0)} MiB SQLite database (WAL), writer ${writerRows} rows/s, ${runs} round(s), ${date.toISOString()}`);
+    console.log(`server: ${server}; client: ${machine.cpus} cores, Node ${machine.node}`);
+    console.log(`tools: ${[...new Set(tools.map((t) => t.version))].join('; ')}`);
+    console.log(`seconds = median wall time of the whole process (copy + upload); ">" = cut off at ${peerTimeoutSeconds} s without a complete copy; peak RSS = highest round\n`);
+    console.log(sqlite.formatSqliteTable(summary));
+    console.log('');
+    console.log(sqlite.formatHostIdleTable(host, idle));
+    console.log('\ntargets');
+    console.log(formatTargets(targets));
+    saveResult(sqlite.SCENARIO, date, {
+      date: date.toISOString(),
+      scenario: sqlite.SCENARIO,
+      server,
+      machine,
+      database: { bytes: source.bytes, rows: source.rows, buildSeconds: source.buildSeconds },
+      writerRowsPerSecond: writerRows,
+      runs,
+      peerTimeoutSeconds,
+      tools,
+      summary,
+      targets,
+      measurements: rows,
+      host,
+      idle,
+    });
+  } finally {
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbFile}${suffix}`, { force: true });
+  }
 }

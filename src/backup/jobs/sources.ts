@@ -127,7 +127,8 @@ async function sqliteBackup(file: string, target: string): Promise<void> {
   });
   if (!st.isFile()) throw new SourceError('SourceMissing', `${file} is not a file`);
   const module = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(SQLITE_WORKER, { eval: true, workerData: { module, source: file, target, busyTimeoutMs: 30_000 } });
+  // execArgv: [] so a host's own flags (say --input-type=module) never change how the CommonJS worker is read.
+  const worker = new Worker(SQLITE_WORKER, { eval: true, execArgv: [], workerData: { module, source: file, target, busyTimeoutMs: 30_000 } });
   const result = await new Promise<{ ok: boolean; code?: string; message?: string }>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
