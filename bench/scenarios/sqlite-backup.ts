@@ -26,6 +26,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import type { BackupRunResult } from '../../src/backup/jobs/index.js';
 import { runMeasured, runQuiet, sha256File, type Command } from '../measure.js';
 import { AWS_BIN, awsEnv, cleanEnv, versionOf, withNodeOnPath } from '../peers.js';
 import { formatColumns, type TargetCheck } from '../report.js';
@@ -244,17 +245,8 @@ export interface BackupRoundsOptions {
   log: (line: string) => void;
 }
 
-/** What `offsite --json backup` prints (BackupRunResult). */
-interface OffsiteBackupResult {
-  name: string;
-  localPath: string;
-  size: number;
-  sha256: string;
-  uploaded: boolean;
-  uploadError?: string;
-  seconds: number;
-  requests: Record<string, number>;
-}
+/** What `offsite --json backup` prints. */
+type OffsiteBackupResult = BackupRunResult;
 
 export async function backupRounds(o: BackupRoundsOptions): Promise<Measurement[]> {
   const rows: Measurement[] = [];
