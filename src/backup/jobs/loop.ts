@@ -145,9 +145,7 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
       lastFailure: history.lastFailure,
       handle: undefined as unknown as ScheduleHandle,
     };
-    const dueAfterLast = schedule.kind === 'interval' && history.lastStartAt ? nextIntervalRun(schedule.seconds, history.lastStartAt) : undefined;
-    const now = new Date();
-    const firstRunAt = dueAfterLast && dueAfterLast < now ? now : dueAfterLast;
+    const firstRunAt = schedule.kind === 'interval' && history.lastStartAt ? plannedNextRun(schedule, history.lastStartAt) : undefined;
     entry.handle = runOnSchedule({
       schedule,
       jitterMs: job.jitterSeconds * 1000,
@@ -231,21 +229,15 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
   };
 }
 
-/** An interval job's next run after a restart: one interval after the last recorded start. */
-function nextIntervalRun(seconds: number, lastStartAt: Date): Date {
-  return new Date(lastStartAt.getTime() + seconds * 1000);
-}
-
 /**
- * When a daemon started now would first run the job (before jitter): what `offsite status`
- * shows as the next run. "now" for an interval job with no run recorded, or one overdue.
+ * When a daemon started now would first run a job (before jitter), given its last recorded
+ * start: an interval job one interval after it ("now" with none recorded, or when overdue), a
+ * cron job at its next time. What the loop arms and what `offsite status` shows.
  */
-export function plannedNextRun(job: BackupJob, catalog: Catalog | undefined, now = new Date()): Date {
-  const schedule = parseSchedule(job.schedule);
+export function plannedNextRun(schedule: Schedule, lastStartAt: Date | undefined, now = new Date()): Date {
   if (schedule.kind === 'cron') return nextRun(schedule, now);
-  const last = catalog ? lastRuns(catalog, job.name).lastStartAt : undefined;
-  if (!last) return now;
-  const next = nextIntervalRun(schedule.seconds, last);
+  if (!lastStartAt) return now;
+  const next = new Date(lastStartAt.getTime() + schedule.seconds * 1000);
   return next < now ? now : next;
 }
 

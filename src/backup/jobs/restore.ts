@@ -110,8 +110,9 @@ export async function restoreBackup(job: BackupJob, name: string, opts: BackupRe
       return { name, to: target, from, sha256, bytes, check: `${check}: ${report.files} files extracted` };
     }
     if (opts.into !== undefined) {
-      await restorePostgres(opts.into ? { url: opts.into } : {}, temp, { createDatabase: true, clean: opts.force ?? false, ...(opts.signal ? { signal: opts.signal } : {}) });
-      return { name, to: describePostgresTarget(opts.into ? { url: opts.into } : {}), from, sha256, bytes, check: `${check}; pg_restore ok` };
+      const database = opts.into ? { url: opts.into } : {};
+      await restorePostgres(database, temp, { createDatabase: true, clean: opts.force ?? false, ...(opts.signal ? { signal: opts.signal } : {}) });
+      return { name, to: describePostgresTarget(database), from, sha256, bytes, check: `${check}; pg_restore ok` };
     }
     // DuckDB would replay a WAL left beside the file it replaces into the restored database.
     if (job.source.kind === 'duckdb') await rm(`${target}.wal`, { force: true });

@@ -9,7 +9,7 @@ import type { Storage } from '../../storage/index.js';
 import { EXIT } from '../exit-codes.js';
 import { formatBytes, formatDuration, note, printJson, printLine, UsageError, type GlobalOptions } from '../output.js';
 
-interface JobOptions extends GlobalOptions {
+export interface JobOptions extends GlobalOptions {
   config?: string;
 }
 
@@ -39,8 +39,8 @@ async function withJobStorage<T>(job: BackupJob, fn: (storage: Storage | undefin
   }
 }
 
-const configOption = '--config <file>';
-const configHelp = 'jobs config file (default: $OFFSITE_CONFIG, else ./offsite.toml if present)';
+export const configOption = '--config <file>';
+export const configHelp = 'jobs config file (default: $OFFSITE_CONFIG, else ./offsite.toml if present)';
 
 export function registerBackupCommands(program: Command): void {
   program
@@ -153,6 +153,7 @@ export function registerBackupCommands(program: Command): void {
       const g = cmd.optsWithGlobals<JobOptions>();
       await withJobs(g, async (config, catalog) => {
         const { redact, plannedNextRun, lastRuns } = await jobsLib();
+        const { parseSchedule } = await import('../../schedule/index.js');
         const rows = config.jobs.map((job) => {
           const history = lastRuns(catalog, job.name);
           return {
@@ -163,7 +164,7 @@ export function registerBackupCommands(program: Command): void {
             disabled: config.disabled.find((d) => d.name === job.name)?.why ?? null,
             lastSuccess: history.lastSuccessAt?.toISOString() ?? null,
             lastFailure: history.lastFailure ? { at: history.lastFailure.at.toISOString(), error: history.lastFailure.error } : null,
-            nextRun: plannedNextRun(job, catalog).toISOString(),
+            nextRun: plannedNextRun(parseSchedule(job.schedule), history.lastStartAt).toISOString(),
           };
         });
         if (g.json) printJson(rows);

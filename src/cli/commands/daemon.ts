@@ -5,14 +5,9 @@ import type { Command } from 'commander';
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { BackupLoopEvent } from '../../backup/jobs/index.js';
-import { formatBytes, formatDuration, note, printJsonLine, printLine, UsageError, type GlobalOptions } from '../output.js';
+import { formatBytes, formatDuration, note, printJsonLine, printLine, UsageError } from '../output.js';
+import { configHelp, configOption, type JobOptions } from './backup.js';
 
-interface JobOptions extends GlobalOptions {
-  config?: string;
-}
-
-const configOption = '--config <file>';
-const configHelp = 'jobs config file (default: $OFFSITE_CONFIG, else ./offsite.toml if present)';
 
 /** One log line per event, on stderr: a daemon's output is its log (journald adds the time). */
 function describeEvent(e: BackupLoopEvent): string | undefined {
