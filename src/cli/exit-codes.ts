@@ -76,6 +76,18 @@ const BY_CODE: Record<string, number> = {
   ToolMissing: EXIT.failure,
   DumpFailed: EXIT.failure,
   RestoreFailed: EXIT.failure,
+  // sync
+  InvalidSecret: EXIT.usage,
+  WrongSecret: EXIT.denied,
+  Tampered: EXIT.corrupted,
+  Replayed: EXIT.corrupted,
+  OutOfOrder: EXIT.corrupted,
+  MissingBatch: EXIT.corrupted,
+  Conflict: EXIT.precondition,
+  NotJoined: EXIT.usage,
+  AlreadyJoined: EXIT.usage,
+  InvalidEntry: EXIT.usage,
+  UnsupportedSyncFormat: EXIT.failure,
 };
 
 /** A stable code for --json error output and for the exit code. */

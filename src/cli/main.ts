@@ -9,6 +9,7 @@ import { registerDoctorCommand } from './commands/doctor.js';
 import { registerObjectCommands } from './commands/objects.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerSnapshotCommands } from './commands/snapshot.js';
+import { registerSyncCommands } from './commands/sync.js';
 import { errorCodeOf, EXIT, exitCodeFor } from './exit-codes.js';
 import { printJson } from './output.js';
 import { clearProgressLine } from './progress.js';
@@ -49,6 +50,7 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 credentials or permission, 
   registerArchiveCommands(program);
   registerPolicyCommands(program);
   registerDoctorCommand(program);
+  registerSyncCommands(program);
   const overrideExits = (c: Command) => {
     c.exitOverride();
     for (const sub of c.commands) overrideExits(sub);

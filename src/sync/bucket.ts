@@ -1,0 +1,405 @@
+// The bucket backend: the SyncBackend over any Storage (a local directory or an S3 bucket),
+// with no server. Each device writes only its own keys, every write-once key is created with
+// ifNoneMatch '*', and the one shared object (the compaction lease) changes only by ifMatch on
+// the ETag just read. Key layout: bucket-keys.ts. Why a reader never misses a batch: clock.ts
+// and docs/sync.md.
+import { performance } from 'node:perf_hooks';
+import { isStorageError, type RequestStats, type Storage } from '../storage/index.js';
+import {
+  assertId,
+  assertPosition,
+  batchId,
+  cursorsPrefix,
+  devicesPrefix,
+  formatCursor,
+  keyCheckKey,
+  leaseKey,
+  logPrefix,
+  parseBatchId,
+  parseCursor,
+  parseGeneration,
+  snapshotKey,
+  snapshotsPrefix,
+  startAfterForFloor,
+} from './bucket-keys.js';
+import { LIST_LOOKBACK_MS, MAX_CLOCK_SKEW_MS } from './clock.js';
+import { SyncError } from './errors.js';
+import type {
+  AddDeletionRequest,
+  BatchPosition,
+  BootstrapRequest,
+  BootstrapResult,
+  CallOptions,
+  CollectGarbageRequest,
+  CollectGarbageResult,
+  DeletionRequestsResult,
+  DeviceListing,
+  DeviceRef,
+  GetDeletionRequestsRequest,
+  LeaseRequest,
+  LeaseResult,
+  PingResult,
+  PublishCursorRequest,
+  PutSnapshotRequest,
+  QueryRequest,
+  QueryResult,
+  RegisterDeviceRequest,
+  RegisterDeviceResult,
+  RegisteredDevice,
+  ReleaseLeaseRequest,
+  SealedBatch,
+  StoredBatch,
+  SubmitRequest,
+  SubmitResult,
+  SyncBackend,
+  UserRef,
+} from './types.js';
+
+/** Batches fetched in parallel by one query (small objects: latency, not bandwidth, bounds it). */
+const GET_CONCURRENCY = 8;
+/** Conditional-write attempts on the lease before giving up for this round. */
+const LEASE_ATTEMPTS = 4;
+/** How many of the caller's own batch timings a query reports for clock calibration. */
+const OWN_TIMINGS = 8;
+
+interface LeaseBody {
+  holder: string;
+  expiresAt: string;
+  released?: boolean;
+}
+
+export class BucketBackend implements SyncBackend {
+  readonly type = 'bucket' as const;
+
+  constructor(private readonly storage: Storage) {}
+
+  async ping(opts: CallOptions = {}): Promise<PingResult> {
+    // A HEAD of a key that never exists: one cheap request that proves credentials and bucket.
+    try {
+      await this.storage.head('users/.ping', opts);
+    } catch (e) {
+      if (!isStorageError(e, 'NotFound')) throw e;
+    }
+    return { ok: true, type: this.type, location: this.storage.url };
+  }
+
+  async registerDevice(req: RegisterDeviceRequest, opts: CallOptions = {}): Promise<RegisterDeviceResult> {
+    checkDevice(req);
+    if (req.keyCheck !== undefined) {
+      try {
+        await this.storage.put(keyCheckKey(req.userId), decode(req.keyCheck), { ifNoneMatch: '*', ...opts });
+      } catch (e) {
+        if (isStorageError(e, 'PreconditionFailed')) throw new SyncError('Conflict', `an account for this secret already exists at ${this.storage.url}; join it instead of initialising it again`, { key: keyCheckKey(req.userId), cause: e });
+        throw e;
+      }
+    }
+    const key = `${devicesPrefix(req.userId)}${req.deviceId}`;
+    let alreadyRegistered = false;
+    try {
+      await this.storage.put(key, decode(req.device), { ifNoneMatch: '*', ...opts });
+    } catch (e) {
+      if (!isStorageError(e, 'PreconditionFailed')) throw e;
+      alreadyRegistered = true;
+    }
+    // The store's own timestamp of the record just written: the device calibrates its clock by it.
+    const info = await this.storage.head(key, opts);
+    return { alreadyRegistered, serverTime: info.lastModified.toISOString() };
+  }
+
+  async submitEntries(req: SubmitRequest, opts: CallOptions = {}): Promise<SubmitResult> {
+    checkDevice(req);
+    const stored: { id: string }[] = [];
+    for (const batch of req.batches) {
+      if (batch.kind !== 'entries') throw new SyncError('InvalidEntry', 'submitEntries takes batches of kind "entries"; deletions go through addDeletionRequest');
+      stored.push(await this.putBatch(req, batch, opts));
+    }
+    return { stored };
+  }
+
+  async addDeletionRequest(req: AddDeletionRequest, opts: CallOptions = {}): Promise<SubmitResult> {
+    checkDevice(req);
+    if (req.batch.kind !== 'deletions') throw new SyncError('InvalidEntry', 'addDeletionRequest takes a batch of kind "deletions"');
+    return { stored: [await this.putBatch(req, req.batch, opts)] };
+  }
+
+  /** Writes a batch once. A retry of the same bytes (a lost response) succeeds; other bytes are a Conflict. */
+  private async putBatch(req: DeviceRef, batch: SealedBatch, opts: CallOptions): Promise<{ id: string }> {
+    assertPosition(batch);
+    if (batch.deviceId !== req.deviceId) throw new SyncError('InvalidEntry', `device ${req.deviceId} cannot write into the log of device ${batch.deviceId}`);
+    const id = batchId(batch);
+    const key = `${logPrefix(req.userId)}${id}`;
+    const body = decode(batch.data);
+    try {
+      await this.storage.put(key, body, { ifNoneMatch: '*', contentType: 'application/octet-stream', ...opts });
+    } catch (e) {
+      if (!isStorageError(e, 'PreconditionFailed')) throw e;
+      const existing = await this.readObject(key, opts);
+      if (!existing?.equals(body)) {
+        throw new SyncError('Conflict', `batch ${batch.seq} of device ${batch.deviceId} already exists with other contents: two processes are writing as one device (never copy a sync state directory; join each device)`, { key, cause: e });
+      }
+    }
+    return { id };
+  }
+
+  async queryEntries(req: QueryRequest, opts: CallOptions = {}): Promise<QueryResult> {
+    checkDevice(req);
+    const prefix = logPrefix(req.userId);
+    let floor = 0;
+    let startAfter: string | undefined;
+    if (req.afterBatchId !== undefined) {
+      if (!parseBatchId(req.afterBatchId)) throw new SyncError('UnsupportedSyncFormat', `"${req.afterBatchId}" is not a batch id of this backend`);
+      startAfter = `${prefix}${req.afterBatchId}`;
+    } else {
+      floor = parseCursor(req.cursor);
+      startAfter = startAfterForFloor(req.userId, floor);
+    }
+    const started = performance.now();
+    let newestStoredAt = Number.NEGATIVE_INFINITY;
+    const wanted: { id: string; position: BatchPosition; storedAt: Date }[] = [];
+    const ownTimings: QueryResult['ownTimings'] = [];
+    for await (const item of this.storage.list({ prefix, ...(startAfter === undefined ? {} : { startAfter }), ...opts })) {
+      if (item.type !== 'object') continue;
+      const id = item.key.slice(prefix.length);
+      const position = parseBatchId(id);
+      if (!position) continue; // not ours (a stray upload): nothing a reader could import
+      newestStoredAt = Math.max(newestStoredAt, item.lastModified.getTime());
+      if (position.deviceId === req.deviceId) ownTimings.push({ time: position.time, storedAt: item.lastModified.toISOString() });
+      if (position.seq <= (req.known[position.deviceId] ?? 0)) continue;
+      wanted.push({ id, position, storedAt: item.lastModified });
+    }
+    // The listing began no earlier than `newest - elapsed` on the store's clock. Any batch not
+    // in it became visible later, so its time is above that minus the skew and delay bounds.
+    const elapsed = performance.now() - started;
+    const nextFloor = Number.isFinite(newestStoredAt) ? Math.max(floor, Math.floor(newestStoredAt - elapsed - LIST_LOOKBACK_MS)) : floor;
+    const batches = await this.fetchBatches(req.userId, wanted, opts);
+    return { batches, cursor: formatCursor(nextFloor), ownTimings: ownTimings.slice(-OWN_TIMINGS) };
+  }
+
+  async getDeletionRequests(req: GetDeletionRequestsRequest, opts: CallOptions = {}): Promise<DeletionRequestsResult> {
+    checkDevice(req);
+    const prefix = logPrefix(req.userId);
+    const wanted: { id: string; position: BatchPosition; storedAt: Date }[] = [];
+    for await (const item of this.storage.list({ prefix, ...opts })) {
+      if (item.type !== 'object') continue;
+      const id = item.key.slice(prefix.length);
+      const position = parseBatchId(id);
+      if (position?.kind === 'deletions' && position.seq > (req.known?.[position.deviceId] ?? 0)) wanted.push({ id, position, storedAt: item.lastModified });
+    }
+    return { requests: await this.fetchBatches(req.userId, wanted, opts) };
+  }
+
+  private async fetchBatches(userId: string, wanted: { id: string; position: BatchPosition; storedAt: Date }[], opts: CallOptions): Promise<StoredBatch[]> {
+    const prefix = logPrefix(userId);
+    const fetched = await mapConcurrently(wanted, GET_CONCURRENCY, async (w) => {
+      const body = await this.readObject(`${prefix}${w.id}`, opts);
+      // Gone between the listing and the GET (collected): the reader sees a gap if it mattered.
+      return body && { ...w.position, id: w.id, storedAt: w.storedAt.toISOString(), data: body.toString('base64') };
+    });
+    return fetched.filter((b): b is StoredBatch => b !== undefined);
+  }
+
+  async bootstrap(req: BootstrapRequest, opts: CallOptions = {}): Promise<BootstrapResult> {
+    checkDevice(req);
+    const keyCheck = req.keyCheck ? await this.readObject(keyCheckKey(req.userId), opts) : undefined;
+    // A snapshot can be collected between the listing and the GET when a newer one lands: list again.
+    for (let attempt = 0; ; attempt++) {
+      const latestGeneration = await this.latestGeneration(req.userId, opts);
+      if (latestGeneration === 0 || latestGeneration <= (req.newerThan ?? 0)) {
+        return { keyCheck: keyCheck?.toString('base64') ?? null, snapshot: null, latestGeneration };
+      }
+      const key = snapshotKey(req.userId, latestGeneration);
+      const got = await this.readObjectWithInfo(key, opts);
+      if (got) {
+        return {
+          keyCheck: keyCheck?.toString('base64') ?? null,
+          snapshot: { generation: latestGeneration, data: got.body.toString('base64'), storedAt: got.lastModified.toISOString() },
+          latestGeneration,
+        };
+      }
+      if (attempt >= 2) throw new SyncError('MissingBatch', `snapshot ${key} disappeared while being read, three times; try again`, { key });
+    }
+  }
+
+  private async latestGeneration(userId: string, opts: CallOptions): Promise<number> {
+    const prefix = snapshotsPrefix(userId);
+    let latest = 0;
+    for await (const item of this.storage.list({ prefix, ...opts })) {
+      if (item.type !== 'object') continue;
+      latest = Math.max(latest, parseGeneration(item.key.slice(prefix.length)) ?? 0);
+    }
+    return latest;
+  }
+
+  async uninstall(req: DeviceRef, opts: CallOptions = {}): Promise<void> {
+    checkDevice(req);
+    await this.storage.deleteMany([`${devicesPrefix(req.userId)}${req.deviceId}`, `${cursorsPrefix(req.userId)}${req.deviceId}`], opts);
+  }
+
+  async listDevices(req: UserRef, opts: CallOptions = {}): Promise<DeviceListing> {
+    assertId(req.userId, 'user id');
+    const byId = new Map<string, RegisteredDevice>();
+    const entry = (deviceId: string) => {
+      let d = byId.get(deviceId);
+      if (!d) byId.set(deviceId, (d = { deviceId, record: null, registeredAt: null, cursor: null, cursorAt: null }));
+      return d;
+    };
+    const reads: { key: string; apply: (data: string, at: string) => void }[] = [];
+    for (const [prefix, isCursor] of [
+      [devicesPrefix(req.userId), false],
+      [cursorsPrefix(req.userId), true],
+    ] as const) {
+      for await (const item of this.storage.list({ prefix, ...opts })) {
+        if (item.type !== 'object') continue;
+        const device = entry(item.key.slice(prefix.length));
+        reads.push({
+          key: item.key,
+          apply: (data, at) => {
+            if (isCursor) Object.assign(device, { cursor: data, cursorAt: at });
+            else Object.assign(device, { record: data, registeredAt: at });
+          },
+        });
+      }
+    }
+    await mapConcurrently(reads, GET_CONCURRENCY, async (r) => {
+      const got = await this.readObjectWithInfo(r.key, opts);
+      if (got) r.apply(got.body.toString('base64'), got.lastModified.toISOString());
+    });
+    return { devices: [...byId.values()].filter((d) => d.record !== null || d.cursor !== null) };
+  }
+
+  async publishCursor(req: PublishCursorRequest, opts: CallOptions = {}): Promise<void> {
+    checkDevice(req);
+    // Only this device writes its cursor: a plain overwrite, no read, so no lost update.
+    await this.storage.put(`${cursorsPrefix(req.userId)}${req.deviceId}`, decode(req.cursor), opts);
+  }
+
+  async acquireLease(req: LeaseRequest, opts: CallOptions = {}): Promise<LeaseResult> {
+    checkDevice(req);
+    const key = leaseKey(req.userId, req.name);
+    const expiresAt = new Date(req.now + req.ttlMs).toISOString();
+    const body = JSON.stringify({ holder: req.deviceId, expiresAt } satisfies LeaseBody);
+    let last: LeaseBody | undefined;
+    for (let attempt = 0; attempt < LEASE_ATTEMPTS; attempt++) {
+      try {
+        const put = await this.storage.put(key, body, { ifNoneMatch: '*', contentType: 'application/json', ...opts });
+        return { acquired: true, token: put.etag, expiresAt, tookOver: false };
+      } catch (e) {
+        if (!isStorageError(e, 'PreconditionFailed')) throw e;
+      }
+      const current = await this.readObjectWithInfo(key, opts);
+      if (!current) continue; // deleted in between: try to create it again
+      last = parseLease(current.body);
+      // Expired by the holder's clock, with a margin for the two clocks' skew.
+      const expired = !last || last.released === true || Date.parse(last.expiresAt) + MAX_CLOCK_SKEW_MS < req.now;
+      if (!expired && last) return { acquired: false, holder: last.holder, expiresAt: last.expiresAt };
+      try {
+        const put = await this.storage.put(key, body, { ifMatch: current.etag, contentType: 'application/json', ...opts });
+        return { acquired: true, token: put.etag, expiresAt, tookOver: last?.released !== true };
+      } catch (e) {
+        if (!isStorageError(e, 'PreconditionFailed')) throw e; // another device took it first: look again
+      }
+    }
+    return { acquired: false, holder: last?.holder ?? 'unknown', expiresAt: last?.expiresAt ?? expiresAt };
+  }
+
+  async releaseLease(req: ReleaseLeaseRequest, opts: CallOptions = {}): Promise<void> {
+    checkDevice(req);
+    const body = JSON.stringify({ holder: req.deviceId, expiresAt: new Date(0).toISOString(), released: true } satisfies LeaseBody);
+    try {
+      // Only if it is still ours: a lease that expired and was taken over is not touched.
+      await this.storage.put(leaseKey(req.userId, req.name), body, { ifMatch: req.token, contentType: 'application/json', ...opts });
+    } catch (e) {
+      if (!isStorageError(e, 'PreconditionFailed') && !isStorageError(e, 'NotFound')) throw e;
+    }
+  }
+
+  async putSnapshot(req: PutSnapshotRequest, opts: CallOptions = {}): Promise<void> {
+    checkDevice(req);
+    if (!Number.isSafeInteger(req.generation) || req.generation < 1) throw new SyncError('InvalidEntry', `snapshot generation ${req.generation} is out of range`);
+    const key = snapshotKey(req.userId, req.generation);
+    try {
+      await this.storage.put(key, decode(req.data), { ifNoneMatch: '*', contentType: 'application/octet-stream', ...opts });
+    } catch (e) {
+      if (isStorageError(e, 'PreconditionFailed')) throw new SyncError('Conflict', `snapshot generation ${req.generation} was written by another device first`, { key, cause: e });
+      throw e;
+    }
+  }
+
+  async collectGarbage(req: CollectGarbageRequest, opts: CallOptions = {}): Promise<CollectGarbageResult> {
+    checkDevice(req);
+    const log = logPrefix(req.userId);
+    const batches: string[] = [];
+    for await (const item of this.storage.list({ prefix: log, ...opts })) {
+      if (item.type !== 'object') continue;
+      const position = parseBatchId(item.key.slice(log.length));
+      const through = position && req.through[position.deviceId];
+      if (position && through !== undefined && position.seq <= through) batches.push(item.key);
+    }
+    const snaps = snapshotsPrefix(req.userId);
+    const snapshots: string[] = [];
+    for await (const item of this.storage.list({ prefix: snaps, ...opts })) {
+      if (item.type !== 'object') continue;
+      const generation = parseGeneration(item.key.slice(snaps.length));
+      if (generation !== undefined && generation < req.keepSnapshotsFrom) snapshots.push(item.key);
+    }
+    if (batches.length + snapshots.length > 0) await this.storage.deleteMany([...batches, ...snapshots], opts);
+    return { deletedBatches: batches.length, deletedSnapshots: snapshots.length };
+  }
+
+  requestStats(): RequestStats {
+    return this.storage.stats();
+  }
+
+  close(): Promise<void> {
+    return this.storage.close();
+  }
+
+  private async readObject(key: string, opts: CallOptions): Promise<Buffer | undefined> {
+    return (await this.readObjectWithInfo(key, opts))?.body;
+  }
+
+  private async readObjectWithInfo(key: string, opts: CallOptions): Promise<{ body: Buffer; etag: string; lastModified: Date } | undefined> {
+    try {
+      const { body, info } = await this.storage.get(key, opts);
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
+      return { body: Buffer.concat(chunks), etag: info.etag, lastModified: info.lastModified };
+    } catch (e) {
+      if (isStorageError(e, 'NotFound')) return undefined;
+      throw e;
+    }
+  }
+}
+
+function checkDevice(req: UserRef & { deviceId?: string }): void {
+  assertId(req.userId, 'user id');
+  if (req.deviceId !== undefined) assertId(req.deviceId, 'device id');
+}
+
+function decode(data: string): Buffer {
+  if (typeof data !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(data)) throw new SyncError('InvalidEntry', 'sealed data must be base64');
+  return Buffer.from(data, 'base64');
+}
+
+function parseLease(body: Buffer): LeaseBody | undefined {
+  try {
+    const v = JSON.parse(body.toString('utf8')) as Partial<LeaseBody>;
+    return typeof v.holder === 'string' && typeof v.expiresAt === 'string' && !Number.isNaN(Date.parse(v.expiresAt)) ? (v as LeaseBody) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight, keeping the order of results. */
+export async function mapConcurrently<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}

@@ -1,0 +1,45 @@
+/**
+ * Sync errors. Like the other layers' errors, each has a stable `code` to switch on, and the
+ * message says what to do. No message ever contains the user secret or an entry's content.
+ */
+
+export type SyncErrorCode =
+  /** The secret is malformed or mistyped (its checksum does not match). */
+  | 'InvalidSecret'
+  /** A well-formed secret with no sync data for it at this storage URL. */
+  | 'WrongSecret'
+  /** A stored object fails authentication: changed, truncated or forged. */
+  | 'Tampered'
+  /** An authentic batch found where a newer one belongs: an old batch copied to a new place. */
+  | 'Replayed'
+  /** An authentic batch found at a position it was not sealed for (swapped or moved). */
+  | 'OutOfOrder'
+  /** A device's log skips a sequence number that never arrived. */
+  | 'MissingBatch'
+  /** A write-once object already holds something else (a reused sequence number, a taken snapshot generation). */
+  | 'Conflict'
+  /** The state directory holds no sync device: run init or join first. */
+  | 'NotJoined'
+  /** The state directory already holds a device. */
+  | 'AlreadyJoined'
+  /** An entry that cannot be synced (not an object, no string id, too large). */
+  | 'InvalidEntry'
+  /** An object or state written by a newer Offsite, or in a format this one does not know. */
+  | 'UnsupportedSyncFormat';
+
+export class SyncError extends Error {
+  readonly code: SyncErrorCode;
+  /** The bucket key or batch id the error is about, when there is one. */
+  readonly key: string | undefined;
+
+  constructor(code: SyncErrorCode, message: string, opts: { key?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = `${code}Error`;
+    this.code = code;
+    this.key = opts.key;
+  }
+}
+
+export function isSyncError(e: unknown, code?: SyncErrorCode): e is SyncError {
+  return e instanceof SyncError && (code === undefined || e.code === code);
+}

@@ -1,0 +1,56 @@
+// The sync layer's public face: other layers import from here only.
+export type {
+  SyncBackend,
+  SyncBackendType,
+  SealedData,
+  CallOptions,
+  BatchKind,
+  BatchPosition,
+  SealedBatch,
+  StoredBatch,
+  UserRef,
+  DeviceRef,
+  RegisterDeviceRequest,
+  RegisterDeviceResult,
+  SubmitRequest,
+  SubmitResult,
+  QueryRequest,
+  QueryResult,
+  BootstrapRequest,
+  BootstrapResult,
+  StoredSnapshot,
+  AddDeletionRequest,
+  GetDeletionRequestsRequest,
+  DeletionRequestsResult,
+  DeviceListing,
+  RegisteredDevice,
+  PublishCursorRequest,
+  LeaseName,
+  LeaseRequest,
+  LeaseResult,
+  ReleaseLeaseRequest,
+  PutSnapshotRequest,
+  CollectGarbageRequest,
+  CollectGarbageResult,
+  PingResult,
+  SyncEntry,
+} from './types.js';
+export { SyncError, isSyncError, type SyncErrorCode } from './errors.js';
+export { generateSecret, parseSecret, formatSecret, SECRET_BYTES } from './secret.js';
+export { deriveKeys, seal, open, peekContext, MisplacedError, ENVELOPE_VERSION, type SyncKeys, type SealContext, type SealedKind, type ExpectedContext } from './crypto.js';
+export { BucketBackend } from './bucket.js';
+export { batchId, parseBatchId } from './bucket-keys.js';
+export { LIST_LOOKBACK_MS, MAX_CLOCK_SKEW_MS, MAX_WRITE_DELAY_MS } from './clock.js';
+export {
+  SyncClient,
+  openSyncBackend,
+  MAX_ENTRY_BYTES,
+  type SyncClientOptions,
+  type PushResult,
+  type PullResult,
+  type DeleteResult,
+} from './client.js';
+export type { SyncStatus, DeviceStatus } from './status.js';
+export { DEFAULT_BATCHING, DEFAULT_COMPACTION, type BatchingPolicy, type CompactionPolicy, type RequestsUsed } from './device.js';
+export type { CompactOptions, CompactResult } from './compaction.js';
+export type { SyncProblem, SyncProblemCode } from './reader.js';

@@ -1,0 +1,431 @@
+// A device's local sync state: one SQLite file (sync.db) in the state directory, beside the
+// secret (a 0600 file). Local-first: entries pushed here are stored at once and readable before
+// any upload; every step that matters (a batch number assigned, a batch applied, a snapshot
+// merged) is one transaction, so a crash leaves the state before or after it.
+//
+// The invariant the rest relies on: a (device, seq) pair always means the same entries. A batch
+// number is assigned to a fixed set of entries (the outbox row) before anything is uploaded;
+// a retried upload re-seals exactly that payload.
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { SyncError } from './errors.js';
+import type { BatchKind, SyncEntry } from './types.js';
+
+export const STATE_FORMAT = 1;
+const DB_FILE = 'sync.db';
+const SECRET_FILE = 'secret';
+const BUSY_TIMEOUT_MS = 10_000;
+
+export interface StateMeta {
+  format: number;
+  userId: string;
+  deviceId: string;
+  deviceName: string;
+  storageUrl: string;
+  createdAt: number;
+  /** The backend's query cursor after the last pull. */
+  cursor: string | null;
+  nextSeq: number;
+  /** The time of this device's last batch: the next one is later, whatever the wall clock does. */
+  lastTime: number;
+  /** Added to the local clock to get the store's clock (calibration). */
+  clockOffsetMs: number;
+  /** Batches up to this time were timed before the last correction: not evidence of drift any more. */
+  calibratedAfter: number;
+  lastPushAt: number | null;
+  lastPullAt: number | null;
+  cursorPublishedAt: number | null;
+  /** The newest snapshot generation merged or written here (0: none). */
+  snapshotGeneration: number;
+  /** The newest generation looked at while stuck (so the same snapshot is not fetched again). */
+  snapshotChecked: number;
+  /** Batches applied or sent since that snapshot: compaction is due when this grows large. */
+  batchesSinceSnapshot: number;
+  /** Storage requests made by this device, by operation, across runs. */
+  requests: Record<string, number>;
+}
+
+export interface StuckDevice {
+  deviceId: string;
+  /** The sequence number this device waits for. */
+  expected: number;
+  code: string;
+  message: string;
+  since: number;
+}
+
+export interface OutboxBatch {
+  seq: number;
+  kind: BatchKind;
+  /** The plaintext payload, JSON: fixed when the seq was assigned. */
+  payload: string;
+}
+
+export interface SnapshotContent {
+  format: number;
+  frontier: Record<string, number>;
+  positions: Record<string, string>;
+  cursor: string | null;
+  entries: SyncEntry[];
+  tombstones: string[];
+}
+
+export interface ApplyResult {
+  added: SyncEntry[];
+  deleted: string[];
+}
+
+export class SyncState {
+  private constructor(
+    readonly dir: string,
+    private readonly db: Database.Database,
+  ) {}
+
+  /** Creates the state of a new device; AlreadyJoined if the directory holds one. */
+  static create(dir: string, meta: Pick<StateMeta, 'userId' | 'deviceId' | 'deviceName' | 'storageUrl'>, secret: string, now: number): SyncState {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const state = new SyncState(dir, openDb(path.join(dir, DB_FILE)));
+    if (state.readMeta('deviceId') !== undefined) {
+      state.close();
+      throw new SyncError('AlreadyJoined', `${dir} already holds a sync device; use another --dir (OFFSITE_SYNC_DIR), or "offsite sync uninstall" first`);
+    }
+    const initial: StateMeta = {
+      format: STATE_FORMAT,
+      ...meta,
+      createdAt: now,
+      cursor: null,
+      nextSeq: 1,
+      lastTime: 0,
+      clockOffsetMs: 0,
+      calibratedAfter: 0,
+      lastPushAt: null,
+      lastPullAt: null,
+      cursorPublishedAt: null,
+      snapshotGeneration: 0,
+      snapshotChecked: 0,
+      batchesSinceSnapshot: 0,
+      requests: {},
+    };
+    // The secret first, 0600 from its creation: the device needs it for every operation.
+    writeFileSync(path.join(dir, SECRET_FILE), `${secret}\n`, { mode: 0o600, flag: 'w' });
+    chmodSync(path.join(dir, SECRET_FILE), 0o600);
+    state.write(() => state.setMeta(initial), true);
+    return state;
+  }
+
+  /** Opens an existing state; NotJoined if there is none. */
+  static open(dir: string): SyncState {
+    // Check first: opening would create an empty database in a directory that has none.
+    if (!existsSync(path.join(dir, DB_FILE))) throw new SyncError('NotJoined', `no sync device in ${dir}: run "offsite sync init" (first device) or "offsite sync join SECRET"`);
+    const state = new SyncState(dir, openDb(path.join(dir, DB_FILE)));
+    const format = state.readMeta('format');
+    if (format === undefined) {
+      state.close();
+      throw new SyncError('NotJoined', `no sync device in ${dir}: run "offsite sync init" or "offsite sync join SECRET"`);
+    }
+    if (format > STATE_FORMAT) {
+      state.close();
+      throw new SyncError('UnsupportedSyncFormat', `${dir} was written by a newer Offsite (state format ${format}); upgrade Offsite`);
+    }
+    return state;
+  }
+
+  /**
+   * Runs `fn` in one write transaction. `durable`: committed with a full fsync, for the
+   * transactions that create data (pushed entries, deletions, the entries a batch number
+   * stands for). The others only record progress (a batch sent, a batch applied), which a
+   * power cut may undo and the next push or pull redoes, unchanged.
+   */
+  private write<T>(fn: () => T, durable = false): T {
+    if (!durable) return this.db.transaction(fn).immediate();
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.db.transaction(fn).immediate();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
+
+  readSecret(): string {
+    return readFileSync(path.join(this.dir, SECRET_FILE), 'utf8').trim();
+  }
+
+  get<K extends keyof StateMeta>(key: K): StateMeta[K] {
+    const value = this.readMeta(key);
+    if (value === undefined) throw new SyncError('NotJoined', `sync state in ${this.dir} is incomplete (no ${key}); join again in a new directory`);
+    return value;
+  }
+
+  setMeta(values: Partial<StateMeta>): void {
+    const put = this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    this.db.transaction(() => {
+      for (const [k, v] of Object.entries(values)) put.run(k, JSON.stringify(v));
+    })();
+  }
+
+  private readMeta<K extends keyof StateMeta>(key: K): StateMeta[K] | undefined {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as StateMeta[K]) : undefined;
+  }
+
+  /** Adds the request counts of one operation to the device's running totals. */
+  addRequests(requests: Record<string, number>): void {
+    this.write(() => {
+      const totals = { ...this.get('requests') };
+      for (const [op, n] of Object.entries(requests)) if (n > 0) totals[op] = (totals[op] ?? 0) + n;
+      this.setMeta({ requests: totals });
+    });
+  }
+
+  /**
+   * Stores entries pushed on this device (not yet in a batch). Existing ids and deleted ids are
+   * skipped. `durable: false` when batches are assigned right after: that commit's fsync covers
+   * this one too (WAL commits reach the disk in order).
+   */
+  addPending(entries: { id: string; body: string }[], now: number, durable = true): { added: number; duplicates: number; alreadyDeleted: number } {
+    const me = this.get('deviceId');
+    const tombstoned = this.db.prepare('SELECT 1 FROM tombstones WHERE id = ?');
+    const insert = this.db.prepare('INSERT OR IGNORE INTO entries (id, body, device, seq, added_at) VALUES (?, ?, ?, NULL, ?)');
+    return this.write(() => {
+      const counts = { added: 0, duplicates: 0, alreadyDeleted: 0 };
+      for (const e of entries) {
+        if (tombstoned.get(e.id)) counts.alreadyDeleted++;
+        else if (insert.run(e.id, e.body, me, now).changes > 0) counts.added++;
+        else counts.duplicates++;
+      }
+      return counts;
+    }, durable);
+  }
+
+  /** Deletes entries here and records tombstones to send. Returns how many entries were present. */
+  deleteLocal(ids: string[], now: number): { removed: number; tombstones: number } {
+    const me = this.get('deviceId');
+    const remove = this.db.prepare('DELETE FROM entries WHERE id = ?');
+    const tomb = this.db.prepare('INSERT OR IGNORE INTO tombstones (id, device, seq, deleted_at) VALUES (?, ?, NULL, ?)');
+    return this.write(() => {
+      const counts = { removed: 0, tombstones: 0 };
+      for (const id of ids) {
+        counts.removed += remove.run(id).changes;
+        counts.tombstones += tomb.run(id, me, now).changes;
+      }
+      return counts;
+    }, true);
+  }
+
+  pendingSummary(): { entries: number; deletions: number; outbox: number; bytes: number; oldestAt: number | null } {
+    const e = this.db.prepare('SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(body)), 0) AS bytes, MIN(added_at) AS oldest FROM entries WHERE seq IS NULL').get() as { n: number; bytes: number; oldest: number | null };
+    const d = this.db.prepare('SELECT COUNT(*) AS n, MIN(deleted_at) AS oldest FROM tombstones WHERE seq IS NULL').get() as { n: number; oldest: number | null };
+    const o = this.db.prepare('SELECT COUNT(*) AS n FROM outbox').get() as { n: number };
+    const oldest = [e.oldest, d.oldest].filter((x): x is number => x !== null);
+    return { entries: e.n, deletions: d.n, outbox: o.n, bytes: e.bytes, oldestAt: oldest.length > 0 ? Math.min(...oldest) : null };
+  }
+
+  /**
+   * Gives batch numbers to everything pending: entries in push order, at most `maxEntries` and
+   * about `maxBytes` of JSON per batch, then deletions. Each batch's payload is fixed here.
+   */
+  assignBatches(limits: { maxEntries: number; maxBytes: number }, now: number): number {
+    const addOutbox = this.db.prepare('INSERT INTO outbox (seq, kind, payload, created_at) VALUES (?, ?, ?, ?)');
+    // Pending rows are read once in push order; a batch is a run of consecutive pending rowids,
+    // so one UPDATE over its rowid range numbers it (rows already numbered are not touched).
+    const numberEntries = this.db.prepare('UPDATE entries SET seq = ? WHERE seq IS NULL AND rowid BETWEEN ? AND ?');
+    const numberTombstones = this.db.prepare('UPDATE tombstones SET seq = ? WHERE seq IS NULL AND rowid BETWEEN ? AND ?');
+    return this.write(() => {
+      let seq = this.get('nextSeq');
+      const first = seq;
+      let chosen: { rowid: number; body: string }[] = [];
+      let bytes = 0;
+      const closeEntries = () => {
+        numberEntries.run(seq, chosen[0]!.rowid, chosen[chosen.length - 1]!.rowid);
+        addOutbox.run(seq++, 'entries', `{"entries":[${chosen.map((r) => r.body).join(',')}]}`, now);
+        chosen = [];
+        bytes = 0;
+      };
+      // .all(): better-sqlite3 allows no write while a statement is being iterated.
+      for (const r of this.db.prepare('SELECT rowid, body FROM entries WHERE seq IS NULL ORDER BY rowid').all() as { rowid: number; body: string }[]) {
+        if (chosen.length > 0 && (chosen.length >= limits.maxEntries || bytes + r.body.length > limits.maxBytes)) closeEntries();
+        chosen.push(r);
+        bytes += r.body.length + 1;
+      }
+      if (chosen.length > 0) closeEntries();
+      let ids: { rowid: number; id: string }[] = [];
+      const closeTombstones = () => {
+        numberTombstones.run(seq, ids[0]!.rowid, ids[ids.length - 1]!.rowid);
+        addOutbox.run(seq++, 'deletions', JSON.stringify({ deletions: ids.map((r) => r.id) }), now);
+        ids = [];
+      };
+      for (const r of this.db.prepare('SELECT rowid, id FROM tombstones WHERE seq IS NULL ORDER BY rowid').all() as { rowid: number; id: string }[]) {
+        if (ids.length >= limits.maxEntries) closeTombstones();
+        ids.push(r);
+      }
+      if (ids.length > 0) closeTombstones();
+      this.setMeta({ nextSeq: seq });
+      return seq - first;
+    }, true);
+  }
+
+  outbox(): OutboxBatch[] {
+    return this.db.prepare('SELECT seq, kind, payload FROM outbox ORDER BY seq').all() as OutboxBatch[];
+  }
+
+  /** An outbox batch is stored remotely: it leaves the outbox and this device's frontier moves to it. */
+  markSent(seq: number, batchId: string): void {
+    const me = this.get('deviceId');
+    this.write(() => {
+      this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(seq);
+      this.db
+        .prepare('INSERT INTO frontier (device, seq, position) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, position = excluded.position WHERE excluded.seq > frontier.seq')
+        .run(me, seq, batchId);
+      this.setMeta({ batchesSinceSnapshot: this.get('batchesSinceSnapshot') + 1 });
+    });
+  }
+
+  /** Per device: the highest seq held with nothing missing below it, and that batch's id. */
+  frontier(): Map<string, { seq: number; position: string | null }> {
+    const rows = this.db.prepare('SELECT device, seq, position FROM frontier').all() as { device: string; seq: number; position: string | null }[];
+    return new Map(rows.map((r) => [r.device, { seq: r.seq, position: r.position }]));
+  }
+
+  known(): Record<string, number> {
+    return Object.fromEntries([...this.frontier()].map(([d, f]) => [d, f.seq]));
+  }
+
+  /**
+   * Applies one opened batch if it is the next one of its device (else returns undefined:
+   * another process applied it first, or it is not next). Entries whose id was deleted, or is
+   * already present, are not added.
+   */
+  applyBatch(position: { deviceId: string; seq: number; kind: BatchKind }, batchId: string, payload: { entries?: SyncEntry[]; deletions?: string[] }): ApplyResult | undefined {
+    return this.write((): ApplyResult | undefined => {
+      const current = (this.db.prepare('SELECT seq FROM frontier WHERE device = ?').get(position.deviceId) as { seq: number } | undefined)?.seq ?? 0;
+      if (position.seq !== current + 1) return undefined;
+      const result: ApplyResult = { added: [], deleted: [] };
+      if (position.kind === 'entries') {
+        const tombstoned = this.db.prepare('SELECT 1 FROM tombstones WHERE id = ?');
+        const insert = this.db.prepare('INSERT OR IGNORE INTO entries (id, body, device, seq, added_at) VALUES (?, ?, ?, ?, ?)');
+        for (const entry of payload.entries ?? []) {
+          if (tombstoned.get(entry.id)) continue;
+          if (insert.run(entry.id, JSON.stringify(entry), position.deviceId, position.seq, Date.now()).changes > 0) result.added.push(entry);
+        }
+      } else {
+        const remove = this.db.prepare('DELETE FROM entries WHERE id = ?');
+        const tomb = this.db.prepare('INSERT OR IGNORE INTO tombstones (id, device, seq, deleted_at) VALUES (?, ?, ?, ?)');
+        for (const id of payload.deletions ?? []) {
+          if (remove.run(id).changes > 0) result.deleted.push(id);
+          tomb.run(id, position.deviceId, position.seq, Date.now());
+        }
+      }
+      this.db.prepare('INSERT INTO frontier (device, seq, position) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, position = excluded.position').run(position.deviceId, position.seq, batchId);
+      this.setMeta({ batchesSinceSnapshot: this.get('batchesSinceSnapshot') + 1 });
+      return result;
+    });
+  }
+
+  /**
+   * Folds a snapshot in: its tombstones delete, its entries are added unless deleted or present,
+   * and each device's frontier becomes the larger of the two. Safe to repeat.
+   */
+  mergeSnapshot(snapshot: SnapshotContent, generation: number): ApplyResult {
+    return this.write((): ApplyResult => {
+      const result: ApplyResult = { added: [], deleted: [] };
+      const remove = this.db.prepare('DELETE FROM entries WHERE id = ?');
+      const tomb = this.db.prepare("INSERT OR IGNORE INTO tombstones (id, device, seq, deleted_at) VALUES (?, '', 0, ?)");
+      for (const id of snapshot.tombstones) {
+        if (remove.run(id).changes > 0) result.deleted.push(id);
+        tomb.run(id, Date.now());
+      }
+      const tombstoned = this.db.prepare('SELECT 1 FROM tombstones WHERE id = ?');
+      const insert = this.db.prepare("INSERT OR IGNORE INTO entries (id, body, device, seq, added_at) VALUES (?, ?, '', 0, ?)");
+      const now = Date.now();
+      for (const entry of snapshot.entries) {
+        if (tombstoned.get(entry.id)) continue;
+        if (insert.run(entry.id, JSON.stringify(entry), now).changes > 0) result.added.push(entry);
+      }
+      const frontier = this.db.prepare('INSERT INTO frontier (device, seq, position) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, position = excluded.position WHERE excluded.seq > frontier.seq');
+      for (const [device, seq] of Object.entries(snapshot.frontier)) frontier.run(device, seq, snapshot.positions[device] ?? null);
+      if (generation > this.get('snapshotGeneration')) this.setMeta({ snapshotGeneration: generation });
+      return result;
+    });
+  }
+
+  /**
+   * What a snapshot of this device's state holds, as JSON text: the entries and tombstones that
+   * came in batches up to each device's frontier (or from an earlier snapshot), never entries
+   * still waiting to be sent.
+   */
+  snapshotJson(cursor: string | null): { json: string; entries: number; frontier: Record<string, number> } {
+    // Devices this one is stuck on: a device starting from the snapshot must re-read them from
+    // their last good batch, because the cursor may already be past their later batches.
+    const stuck = this.stuck().map((s) => ({ deviceId: s.deviceId, expected: s.expected }));
+    const frontier = this.frontier();
+    const covered = (device: string, seq: number | null) => seq === 0 || (seq !== null && seq <= (frontier.get(device)?.seq ?? 0));
+    const bodies: string[] = [];
+    for (const r of this.db.prepare('SELECT body, device, seq FROM entries ORDER BY rowid').iterate() as IterableIterator<{ body: string; device: string; seq: number | null }>) {
+      if (covered(r.device, r.seq)) bodies.push(r.body);
+    }
+    const tombstones: string[] = [];
+    for (const r of this.db.prepare('SELECT id, device, seq FROM tombstones').iterate() as IterableIterator<{ id: string; device: string; seq: number | null }>) {
+      if (covered(r.device, r.seq)) tombstones.push(r.id);
+    }
+    const seqs = Object.fromEntries([...frontier].map(([d, f]) => [d, f.seq]));
+    const positions = Object.fromEntries([...frontier].filter(([, f]) => f.position !== null).map(([d, f]) => [d, f.position]));
+    const head = JSON.stringify({ format: 1, frontier: seqs, positions, cursor, stuck, tombstones });
+    // Entries are stored as JSON text already: splice them in instead of parsing 100,000 objects.
+    return { json: `${head.slice(0, -1)},"entries":[${bodies.join(',')}]}`, entries: bodies.length, frontier: seqs };
+  }
+
+  stuck(): StuckDevice[] {
+    return this.db.prepare('SELECT device AS deviceId, expected, code, message, since FROM stuck ORDER BY device').all() as StuckDevice[];
+  }
+
+  setStuck(devices: StuckDevice[]): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM stuck').run();
+      const add = this.db.prepare('INSERT INTO stuck (device, expected, code, message, since) VALUES (?, ?, ?, ?, ?)');
+      for (const d of devices) add.run(d.deviceId, d.expected, d.code, d.message, d.since);
+    })();
+  }
+
+  entryCount(): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM entries').get() as { n: number }).n;
+  }
+
+  /** Every entry here, in the order they arrived. */
+  *entries(): IterableIterator<SyncEntry> {
+    for (const r of this.db.prepare('SELECT body FROM entries ORDER BY rowid').iterate() as IterableIterator<{ body: string }>) yield JSON.parse(r.body) as SyncEntry;
+  }
+
+  get isOpen(): boolean {
+    return this.db.open;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function openDb(file: string): Database.Database {
+  const db = new Database(file);
+  try {
+    chmodSync(file, 0o600);
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('journal_mode = WAL');
+    // Commits survive a crash of the process; only write(…, durable) also waits for the disk.
+    db.pragma('synchronous = NORMAL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      -- seq NULL: pushed here, not in a batch yet. device '' and seq 0: came from a snapshot.
+      CREATE TABLE IF NOT EXISTS entries (id TEXT PRIMARY KEY, body TEXT NOT NULL, device TEXT NOT NULL, seq INTEGER, added_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS tombstones (id TEXT PRIMARY KEY, device TEXT NOT NULL, seq INTEGER, deleted_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS frontier (device TEXT PRIMARY KEY, seq INTEGER NOT NULL, position TEXT);
+      CREATE TABLE IF NOT EXISTS stuck (device TEXT PRIMARY KEY, expected INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, since INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS entries_pending ON entries (seq) WHERE seq IS NULL;
+    `);
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+  return db;
+}

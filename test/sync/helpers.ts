@@ -1,0 +1,107 @@
+// Shared by the sync tests: the two places every test runs against (a local directory and the
+// real Ceph RGW of this run), shell-history entries, devices, and raw access to the bucket.
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { openStorage, type Storage } from '../../src/storage/index.js';
+import { SyncClient, type SyncClientOptions, type SyncEntry } from '../../src/sync/index.js';
+import { createTestBucket, s3ChildEnv, s3Url, tempDir } from '../support/env.js';
+
+export interface SyncTarget {
+  name: string;
+  /** A storage URL with nothing in it. */
+  newBucket(label: string): Promise<string>;
+  /** What a child process needs in its environment to reach it. */
+  childEnv(): Record<string, string>;
+  /** Every stored object, raw, including the local adapter's sidecar files. */
+  allObjects(url: string): Promise<{ name: string; body: Buffer }[]>;
+}
+
+let base: Promise<string> | undefined;
+/** A new directory under one temp directory per test process (removed when the process exits). */
+export async function scratchDir(label: string): Promise<string> {
+  base ??= tempDir('offsite-sync-test-');
+  return mkdtemp(path.join(await base, label));
+}
+
+export const localTarget: SyncTarget = {
+  name: 'a local directory',
+  newBucket: async (label) => path.join(await scratchDir(`${label}-`), 'bucket'),
+  childEnv: () => ({}),
+  allObjects: async (url) => {
+    const out: { name: string; body: Buffer }[] = [];
+    for (const e of await readdir(url, { recursive: true, withFileTypes: true })) {
+      if (!e.isFile()) continue;
+      const file = path.join(e.parentPath, e.name);
+      out.push({ name: path.relative(url, file), body: await readFile(file) });
+    }
+    return out;
+  },
+};
+
+export const rgwTarget: SyncTarget = {
+  name: 'Ceph RGW',
+  newBucket: async (label) => {
+    // openStorage(url) takes credentials from the AWS default chain, as a user's would.
+    Object.assign(process.env, s3ChildEnv());
+    return s3Url(await createTestBucket(label));
+  },
+  childEnv: s3ChildEnv,
+  allObjects: async (url) => {
+    const storage = openStorage(url);
+    try {
+      const out: { name: string; body: Buffer }[] = [];
+      for await (const item of storage.list()) {
+        if (item.type !== 'object') continue;
+        out.push({ name: item.key, body: await readObject(storage, item.key) });
+      }
+      return out;
+    } finally {
+      await storage.close();
+    }
+  },
+};
+
+export const TARGETS: readonly SyncTarget[] = [localTarget, rgwTarget];
+
+export async function readObject(storage: Storage, key: string): Promise<Buffer> {
+  const { body } = await storage.get(key);
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A shell-history entry as the seed records it; the command names the device and number. */
+export function historyEntry(device: string, i: number, marker = 'cmd'): SyncEntry {
+  const start = Date.UTC(2026, 0, 1) + i * 1000;
+  return {
+    id: `${device}-${i}`,
+    command: `${marker} --device ${device} --n ${i}`,
+    cwd: `/home/user/projects/${device}`,
+    exitCode: i % 7 === 0 ? 1 : 0,
+    startTime: new Date(start).toISOString(),
+    endTime: new Date(start + 250).toISOString(),
+    host: `host-${device}`,
+  };
+}
+
+export function historyEntries(device: string, count: number, from = 0, marker?: string): SyncEntry[] {
+  return Array.from({ length: count }, (_, i) => historyEntry(device, from + i, marker));
+}
+
+/** A fresh state directory for one device. */
+export async function stateDir(): Promise<string> {
+  return path.join(await scratchDir('device-'), 'state');
+}
+
+export async function initDevice(url: string, opts: Partial<SyncClientOptions> = {}): Promise<{ client: SyncClient; secret: string }> {
+  const { client, secret } = await SyncClient.init({ stateDir: await stateDir(), storageUrl: url, ...opts });
+  return { client, secret };
+}
+
+export async function joinDevice(url: string, secret: string, opts: Partial<SyncClientOptions> = {}): Promise<SyncClient> {
+  return (await SyncClient.join(secret, { stateDir: await stateDir(), storageUrl: url, ...opts })).client;
+}
+
+export function ids(entries: readonly { id: string }[]): string[] {
+  return entries.map((e) => e.id).sort();
+}
