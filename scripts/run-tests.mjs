@@ -32,9 +32,9 @@ if (files.length === 0) {
 const build = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-// Tools the suite uses to prove plain restores, to check systemd timers, and to run the
-// PostgreSQL tests; installed here once, before test files run in parallel.
-ensureDebianPackages({ age: ['age'], aws: ['awscli'], 'systemd-analyze': ['systemd'] });
+// Tools the suite uses to prove plain restores, to check systemd timers, to run the shell-history
+// hook in a real zsh, and to run the PostgreSQL tests; installed here once, before test files run in parallel.
+ensureDebianPackages({ age: ['age'], aws: ['awscli'], 'systemd-analyze': ['systemd'], zsh: ['zsh'] });
 ensurePostgresTools();
 
 const t0 = Date.now();

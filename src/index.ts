@@ -1,4 +1,4 @@
-// Offsite's library entry point: the storage layer, the snapshot API and backup jobs.
+// Offsite's library entry point: the storage layer, the snapshot API, backup jobs and sync.
 export * from './storage/index.js';
 export * from './snapshot/index.js';
 // Backup jobs embedded in an application: startBackupLoop() runs them on their schedules in the
@@ -16,3 +16,36 @@ export {
   type BackupJob,
   type BackupRunResult,
 } from './backup/jobs/index.js';
+// End-to-end-encrypted sync of JSON records between devices, through a bucket or an
+// `offsite serve` server (docs/sync.md).
+export {
+  SyncClient,
+  openSyncBackend,
+  BucketBackend,
+  HttpBackend,
+  createSyncServer,
+  serveSync,
+  SyncError,
+  isSyncError,
+  generateSecret,
+  recordHistory,
+  searchHistory,
+  installHook,
+  uninstallHook,
+  resolveSyncBackend,
+  readSyncConfigFile,
+  syncConfigFromEnv,
+  mergeSyncConfigs,
+  type SyncBackend,
+  type SyncClientOptions,
+  type SyncEntry,
+  type SyncErrorCode,
+  type PushResult,
+  type PullResult,
+  type DeleteResult,
+  type MigrateResult,
+  type SyncStatus,
+  type SyncProblem,
+  type HistoryEntry,
+  type SyncConfig,
+} from './sync/index.js';

@@ -88,6 +88,11 @@ const BY_CODE: Record<string, number> = {
   AlreadyJoined: EXIT.usage,
   InvalidEntry: EXIT.usage,
   UnsupportedSyncFormat: EXIT.failure,
+  Unauthorized: EXIT.denied,
+  ServerUnreachable: EXIT.transient,
+  BadRequest: EXIT.failure,
+  ServerError: EXIT.failure,
+  InvalidSyncConfig: EXIT.usage,
 };
 
 /** A stable code for --json error output and for the exit code. */

@@ -8,6 +8,7 @@ import { registerDaemonCommands } from './commands/daemon.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerObjectCommands } from './commands/objects.js';
 import { registerPolicyCommands } from './commands/policy.js';
+import { registerServeCommand } from './commands/serve.js';
 import { registerSnapshotCommands } from './commands/snapshot.js';
 import { registerSyncCommands } from './commands/sync.js';
 import { errorCodeOf, EXIT, exitCodeFor } from './exit-codes.js';
@@ -51,6 +52,7 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 credentials or permission, 
   registerPolicyCommands(program);
   registerDoctorCommand(program);
   registerSyncCommands(program);
+  registerServeCommand(program);
   const overrideExits = (c: Command) => {
     c.exitOverride();
     for (const sub of c.commands) overrideExits(sub);
@@ -89,6 +91,12 @@ function firstLine(s: string): string {
 // If a stream ever stalls, the event loop empties with the command unfinished and Node would
 // exit 0: never report success for work that did not complete.
 let finished = false;
+// `offsite … | head`: the reader went away. That ends the output, not in an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  finished = true;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+});
 process.on('exit', () => {
   if (!finished) {
     process.stderr.write('offsite: internal error: the command stopped before it finished (run again with --debug and report it)\n');

@@ -16,7 +16,7 @@ export type {
 } from './types.js';
 export { ARCHIVE_STORAGE_CLASSES } from './types.js';
 export * from './errors.js';
-export type { RequestStats } from './stats.js';
+export { StatsCounter, type RequestStats } from './stats.js';
 export { compareKeys, unquoteEtag } from './keys.js';
 export { LocalStorage } from './local/local.js';
 export { S3Storage, DEFAULT_PART_SIZE, DEFAULT_CONCURRENCY, multipartPlan, type S3StorageOptions } from './s3/s3.js';

@@ -4,12 +4,24 @@
 //   users/{userId}/key-check                           sealed; written once at init
 //   users/{userId}/devices/{deviceId}                  sealed device record; written once
 //   users/{userId}/cursors/{deviceId}                  sealed read position; only its device writes it
-//   users/{userId}/log/{time13}-{deviceId}-{seq10}-{e|d}  sealed batch (entries / deletions); written once
+//   users/{userId}/log/{batchId}/i/{chunk}/{chunk}...  a small sealed batch, carried in its key; empty body
+//   users/{userId}/log/{batchId}                       a larger sealed batch, as the body; written once
+//       batchId = {time13}-{deviceId}-{seq10}-{e|d}    (entries / deletions)
 //   users/{userId}/snapshots/{generation12}            sealed compacted snapshot; written once
 //   users/{userId}/leases/{name}                       lease JSON (holder device id, expiry); conditional writes
 //
 // Log keys start with a fixed-width time, so one listing of users/{userId}/log/ after a cursor
-// returns what every device wrote since, in one request when nothing is new.
+// returns what every device wrote since, in one request when nothing is new. A batch of at most
+// INLINE_MAX_BYTES sealed bytes (one or a few shell commands) is written as the base64url of its
+// ciphertext in the key, cut into segments of at most INLINE_CHUNK_CHARS characters (the local
+// adapter makes each segment a path component, and file systems allow 255 bytes), so the listing
+// itself delivers it and a reader needs no GET.
+//
+// Order (S3 lists by UTF-8 bytes): a batch id is never a prefix of another id (its fields have
+// fixed widths or end at a '-', and device ids have no '-'), so two ids differ at a position inside
+// both, and every key starting with "{batchId}" (the id itself, or "{batchId}/i/...") sorts after
+// every key of a smaller id and before every key of a larger one. Listing after "log/{time13}"
+// therefore still starts at that millisecond, whatever the form.
 import { SyncError } from './errors.js';
 import type { BatchKind, BatchPosition } from './types.js';
 
@@ -19,6 +31,17 @@ const GENERATION_DIGITS = 12;
 
 const ID_PATTERN = /^[0-9a-z]{8,64}$/;
 const BATCH_ID_PATTERN = /^(\d{13})-([0-9a-z]{8,64})-(\d{10})-([ed])$/;
+
+/**
+ * The largest sealed batch carried in its key: 480 bytes = 640 base64url characters in 4
+ * segments. The longest key is then 150 (a storage prefix) + 75 ("users/{userId64}/log/") + 91
+ * (a batch id with a 64-character device id) + 3 ("/i/") + 643 = 962 bytes, under S3's 1,024.
+ */
+export const INLINE_MAX_BYTES = 480;
+/** Characters per key segment of inline data (a path component on the local adapter: <= 255 bytes). */
+export const INLINE_CHUNK_CHARS = 200;
+const INLINE_MARK = 'i';
+const INLINE_DATA_PATTERN = new RegExp(`^${INLINE_MARK}/[A-Za-z0-9_-]{1,${INLINE_CHUNK_CHARS}}(?:/[A-Za-z0-9_-]{1,${INLINE_CHUNK_CHARS}})*$`);
 const KIND_LETTER: Record<BatchKind, string> = { entries: 'e', deletions: 'd' };
 
 export function assertId(id: string, what: 'user id' | 'device id'): void {
@@ -54,6 +77,39 @@ export function parseBatchId(id: string): BatchPosition | undefined {
   return { time: Number(m[1]), deviceId: m[2]!, seq: Number(m[3]), kind: m[4] === 'e' ? 'entries' : 'deletions' };
 }
 
+/**
+ * A batch's name below log/: its id alone (the sealed bytes are the body), or for a batch of at
+ * most INLINE_MAX_BYTES, "{id}/i/" and the base64url of the bytes in segments (empty body).
+ */
+export function batchLogName(p: BatchPosition, sealed: Uint8Array): string {
+  const id = batchId(p);
+  if (sealed.length === 0 || sealed.length > INLINE_MAX_BYTES) return id;
+  const text = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength).toString('base64url');
+  const chunks: string[] = [];
+  for (let i = 0; i < text.length; i += INLINE_CHUNK_CHARS) chunks.push(text.slice(i, i + INLINE_CHUNK_CHARS));
+  return `${id}/${INLINE_MARK}/${chunks.join('/')}`;
+}
+
+export interface LogName {
+  /** The batch id (what StoredBatch.id and afterBatchId carry), whatever the form. */
+  id: string;
+  position: BatchPosition;
+  /** The sealed bytes, for a batch carried in its key; absent for a batch stored as a body. */
+  inline?: Buffer;
+}
+
+/** Parses a name below log/ in either form; undefined for anything else (a stray upload). */
+export function parseLogName(name: string): LogName | undefined {
+  const slash = name.indexOf('/');
+  const id = slash < 0 ? name : name.slice(0, slash);
+  const position = parseBatchId(id);
+  if (!position) return undefined;
+  if (slash < 0) return { id, position };
+  const rest = name.slice(slash + 1);
+  if (!INLINE_DATA_PATTERN.test(rest)) return undefined;
+  return { id, position, inline: Buffer.from(rest.slice(INLINE_MARK.length + 1).replaceAll('/', ''), 'base64url') };
+}
+
 export function parseGeneration(name: string): number | undefined {
   return /^\d{12}$/.test(name) ? Number(name) : undefined;
 }
@@ -71,6 +127,14 @@ export function parseCursor(cursor: string | null | undefined): number {
   const m = /^t(\d{1,13})$/.exec(cursor);
   if (!m) throw new SyncError('UnsupportedSyncFormat', `query cursor "${cursor}" is not one this backend wrote; pull with a cursor from the same backend`);
   return Number(m[1]);
+}
+
+/**
+ * The startAfter for the batches after `id`: past the id and its inline form ("{id}/i/..."; '~'
+ * sorts after 'i' and after every base64url character), before the next id.
+ */
+export function startAfterForBatch(userId: string, id: string): string {
+  return `${logPrefix(userId)}${id}/~`;
 }
 
 /** The startAfter for a floor time: every key whose time is >= floor sorts after it. */

@@ -1,14 +1,16 @@
 // The bucket backend: the SyncBackend over any Storage (a local directory or an S3 bucket),
 // with no server. Each device writes only its own keys, every write-once key is created with
 // ifNoneMatch '*', and the one shared object (the compaction lease) changes only by ifMatch on
-// the ETag just read. Key layout: bucket-keys.ts. Why a reader never misses a batch: clock.ts
+// the ETag just read. Key layout: bucket-keys.ts (a small batch travels in its key, so the
+// listing a pull makes anyway delivers it: no GET). Why a reader never misses a batch: clock.ts
 // and docs/sync.md.
 import { performance } from 'node:perf_hooks';
-import { isStorageError, type RequestStats, type Storage } from '../storage/index.js';
+import { isStorageError, type ListEntry, type RequestStats, type Storage } from '../storage/index.js';
 import {
   assertId,
   assertPosition,
   batchId,
+  batchLogName,
   cursorsPrefix,
   devicesPrefix,
   formatCursor,
@@ -18,8 +20,10 @@ import {
   parseBatchId,
   parseCursor,
   parseGeneration,
+  parseLogName,
   snapshotKey,
   snapshotsPrefix,
+  startAfterForBatch,
   startAfterForFloor,
 } from './bucket-keys.js';
 import { LIST_LOOKBACK_MS, MAX_CLOCK_SKEW_MS } from './clock.js';
@@ -36,6 +40,7 @@ import type {
   DeviceListing,
   DeviceRef,
   GetDeletionRequestsRequest,
+  LeaseName,
   LeaseRequest,
   LeaseResult,
   PingResult,
@@ -61,6 +66,18 @@ const GET_CONCURRENCY = 8;
 const LEASE_ATTEMPTS = 4;
 /** How many of the caller's own batch timings a query reports for clock calibration. */
 const OWN_TIMINGS = 8;
+/** The leases there are (a lease name becomes part of a key). */
+const LEASE_NAMES: ReadonlySet<string> = new Set<LeaseName>(['compaction']);
+const EMPTY = Buffer.alloc(0);
+
+/** A batch found by a listing: carried in its key (`inline`), or to be fetched from `key`. */
+interface ListedBatch {
+  id: string;
+  position: BatchPosition;
+  key: string;
+  storedAt: Date;
+  inline?: Buffer;
+}
 
 interface LeaseBody {
   holder: string;
@@ -86,12 +103,9 @@ export class BucketBackend implements SyncBackend {
   async registerDevice(req: RegisterDeviceRequest, opts: CallOptions = {}): Promise<RegisterDeviceResult> {
     checkDevice(req);
     if (req.keyCheck !== undefined) {
-      try {
-        await this.storage.put(keyCheckKey(req.userId), decode(req.keyCheck), { ifNoneMatch: '*', ...opts });
-      } catch (e) {
-        if (isStorageError(e, 'PreconditionFailed')) throw new SyncError('Conflict', `an account for this secret already exists at ${this.storage.url}; join it instead of initialising it again`, { key: keyCheckKey(req.userId), cause: e });
-        throw e;
-      }
+      const key = keyCheckKey(req.userId);
+      // The same bytes again: this init's own write, retried after a lost response.
+      await this.putOnce(key, decode(req.keyCheck), undefined, opts, (cause) => new SyncError('Conflict', `an account for this secret already exists at ${this.storage.url}; join it instead of initialising it again`, { key, cause }));
     }
     const key = `${devicesPrefix(req.userId)}${req.deviceId}`;
     let alreadyRegistered = false;
@@ -122,23 +136,55 @@ export class BucketBackend implements SyncBackend {
     return { stored: [await this.putBatch(req, req.batch, opts)] };
   }
 
-  /** Writes a batch once. A retry of the same bytes (a lost response) succeeds; other bytes are a Conflict. */
+  /**
+   * Writes a batch once, at its position. A retry of the same bytes (a response lost, the
+   * request retried by the storage layer or the HTTP client) succeeds, in either form:
+   * - a body batch (log/{id}): created with ifNoneMatch '*'; on PreconditionFailed the stored
+   *   bytes are read and compared, and other bytes are a Conflict;
+   * - an inline batch (log/{id}/i/{data}, empty body): created with ifNoneMatch '*' on a key
+   *   that is its bytes, so a PreconditionFailed means these very bytes are stored: success,
+   *   with no read.
+   * Other bytes at an inline batch's position would be another key, which no conditional PUT
+   * sees; they are not looked for. Finding them would take a LIST of log/{id} on every push:
+   * billed like a PUT, that costs more than all the GETs the inline form saves. Only two
+   * processes writing as one device (a copied state directory) can write a position twice, and
+   * only within the same millisecond (the writer seals every attempt at a fresh time), which the
+   * body form never caught either when the times differ. Readers stay safe: every copy is
+   * authenticated against the position, and one copy per batch id is returned (the first listed).
+   */
   private async putBatch(req: DeviceRef, batch: SealedBatch, opts: CallOptions): Promise<{ id: string }> {
     assertPosition(batch);
     if (batch.deviceId !== req.deviceId) throw new SyncError('InvalidEntry', `device ${req.deviceId} cannot write into the log of device ${batch.deviceId}`);
     const id = batchId(batch);
-    const key = `${logPrefix(req.userId)}${id}`;
     const body = decode(batch.data);
+    const name = batchLogName(batch, body);
+    const key = `${logPrefix(req.userId)}${name}`;
+    const conflict = (cause: unknown) =>
+      new SyncError('Conflict', `batch ${batch.seq} of device ${batch.deviceId} already exists with other contents: two processes are writing as one device (never copy a sync state directory; join each device)`, { key, cause });
+    if (name === id) {
+      await this.putOnce(key, body, 'application/octet-stream', opts, conflict);
+      return { id };
+    }
     try {
-      await this.storage.put(key, body, { ifNoneMatch: '*', contentType: 'application/octet-stream', ...opts });
+      await this.storage.put(key, EMPTY, { ifNoneMatch: '*', contentType: 'application/octet-stream', ...opts });
+    } catch (e) {
+      if (isStorageError(e, 'PreconditionFailed')) return { id }; // the key is the bytes: stored already
+      // The local adapter cannot hold log/{id}/... beside an object log/{id}: a body batch is there.
+      if (isStorageError(e, 'InvalidKey') && (await this.exists(`${logPrefix(req.userId)}${id}`, opts))) throw conflict(e);
+      throw e;
+    }
+    return { id };
+  }
+
+  /** Creates `key` once; the same bytes already there are a retried request (success), other bytes `conflict`. */
+  private async putOnce(key: string, body: Buffer, contentType: string | undefined, opts: CallOptions, conflict: (cause: unknown) => SyncError): Promise<void> {
+    try {
+      await this.storage.put(key, body, { ifNoneMatch: '*', ...(contentType === undefined ? {} : { contentType }), ...opts });
     } catch (e) {
       if (!isStorageError(e, 'PreconditionFailed')) throw e;
       const existing = await this.readObject(key, opts);
-      if (!existing?.equals(body)) {
-        throw new SyncError('Conflict', `batch ${batch.seq} of device ${batch.deviceId} already exists with other contents: two processes are writing as one device (never copy a sync state directory; join each device)`, { key, cause: e });
-      }
+      if (!existing?.equals(body)) throw conflict(e);
     }
-    return { id };
   }
 
   async queryEntries(req: QueryRequest, opts: CallOptions = {}): Promise<QueryResult> {
@@ -148,52 +194,54 @@ export class BucketBackend implements SyncBackend {
     let startAfter: string | undefined;
     if (req.afterBatchId !== undefined) {
       if (!parseBatchId(req.afterBatchId)) throw new SyncError('UnsupportedSyncFormat', `"${req.afterBatchId}" is not a batch id of this backend`);
-      startAfter = `${prefix}${req.afterBatchId}`;
+      startAfter = startAfterForBatch(req.userId, req.afterBatchId);
     } else {
       floor = parseCursor(req.cursor);
       startAfter = startAfterForFloor(req.userId, floor);
     }
     const started = performance.now();
     let newestStoredAt = Number.NEGATIVE_INFINITY;
-    const wanted: { id: string; position: BatchPosition; storedAt: Date }[] = [];
+    const wanted: ListedBatch[] = [];
+    const seen = new Set<string>();
     const ownTimings: QueryResult['ownTimings'] = [];
     for await (const item of this.storage.list({ prefix, ...(startAfter === undefined ? {} : { startAfter }), ...opts })) {
-      if (item.type !== 'object') continue;
-      const id = item.key.slice(prefix.length);
-      const position = parseBatchId(id);
-      if (!position) continue; // not ours (a stray upload): nothing a reader could import
-      newestStoredAt = Math.max(newestStoredAt, item.lastModified.getTime());
-      if (position.deviceId === req.deviceId) ownTimings.push({ time: position.time, storedAt: item.lastModified.toISOString() });
-      if (position.seq <= (req.known[position.deviceId] ?? 0)) continue;
-      wanted.push({ id, position, storedAt: item.lastModified });
+      const listed = listedBatch(prefix, item);
+      if (!listed) continue; // not ours (a stray upload): nothing a reader could import
+      const { position } = listed;
+      newestStoredAt = Math.max(newestStoredAt, listed.storedAt.getTime());
+      if (position.deviceId === req.deviceId) ownTimings.push({ time: position.time, storedAt: listed.storedAt.toISOString() });
+      if (position.seq <= (req.known[position.deviceId] ?? 0) || seen.has(listed.id)) continue;
+      seen.add(listed.id);
+      wanted.push(listed);
     }
     // The listing began no earlier than `newest - elapsed` on the store's clock. Any batch not
     // in it became visible later, so its time is above that minus the skew and delay bounds.
     const elapsed = performance.now() - started;
     const nextFloor = Number.isFinite(newestStoredAt) ? Math.max(floor, Math.floor(newestStoredAt - elapsed - LIST_LOOKBACK_MS)) : floor;
-    const batches = await this.fetchBatches(req.userId, wanted, opts);
+    const batches = await this.fetchBatches(wanted, opts);
     return { batches, cursor: formatCursor(nextFloor), ownTimings: ownTimings.slice(-OWN_TIMINGS) };
   }
 
   async getDeletionRequests(req: GetDeletionRequestsRequest, opts: CallOptions = {}): Promise<DeletionRequestsResult> {
     checkDevice(req);
     const prefix = logPrefix(req.userId);
-    const wanted: { id: string; position: BatchPosition; storedAt: Date }[] = [];
+    const wanted: ListedBatch[] = [];
+    const seen = new Set<string>();
     for await (const item of this.storage.list({ prefix, ...opts })) {
-      if (item.type !== 'object') continue;
-      const id = item.key.slice(prefix.length);
-      const position = parseBatchId(id);
-      if (position?.kind === 'deletions' && position.seq > (req.known?.[position.deviceId] ?? 0)) wanted.push({ id, position, storedAt: item.lastModified });
+      const listed = listedBatch(prefix, item);
+      if (listed?.position.kind !== 'deletions' || listed.position.seq <= (req.known?.[listed.position.deviceId] ?? 0) || seen.has(listed.id)) continue;
+      seen.add(listed.id);
+      wanted.push(listed);
     }
-    return { requests: await this.fetchBatches(req.userId, wanted, opts) };
+    return { requests: await this.fetchBatches(wanted, opts) };
   }
 
-  private async fetchBatches(userId: string, wanted: { id: string; position: BatchPosition; storedAt: Date }[], opts: CallOptions): Promise<StoredBatch[]> {
-    const prefix = logPrefix(userId);
+  /** The listed batches with their bytes: inline ones as listed, the others by one GET each. */
+  private async fetchBatches(wanted: ListedBatch[], opts: CallOptions): Promise<StoredBatch[]> {
     const fetched = await mapConcurrently(wanted, GET_CONCURRENCY, async (w) => {
-      const body = await this.readObject(`${prefix}${w.id}`, opts);
+      const data = w.inline ?? (await this.readObject(w.key, opts));
       // Gone between the listing and the GET (collected): the reader sees a gap if it mattered.
-      return body && { ...w.position, id: w.id, storedAt: w.storedAt.toISOString(), data: body.toString('base64') };
+      return data && { ...w.position, id: w.id, storedAt: w.storedAt.toISOString(), data: data.toString('base64') };
     });
     return fetched.filter((b): b is StoredBatch => b !== undefined);
   }
@@ -275,6 +323,7 @@ export class BucketBackend implements SyncBackend {
 
   async acquireLease(req: LeaseRequest, opts: CallOptions = {}): Promise<LeaseResult> {
     checkDevice(req);
+    checkLeaseName(req.name);
     const key = leaseKey(req.userId, req.name);
     const expiresAt = new Date(req.now + req.ttlMs).toISOString();
     const body = JSON.stringify({ holder: req.deviceId, expiresAt } satisfies LeaseBody);
@@ -304,6 +353,7 @@ export class BucketBackend implements SyncBackend {
 
   async releaseLease(req: ReleaseLeaseRequest, opts: CallOptions = {}): Promise<void> {
     checkDevice(req);
+    checkLeaseName(req.name);
     const body = JSON.stringify({ holder: req.deviceId, expiresAt: new Date(0).toISOString(), released: true } satisfies LeaseBody);
     try {
       // Only if it is still ours: a lease that expired and was taken over is not touched.
@@ -317,12 +367,8 @@ export class BucketBackend implements SyncBackend {
     checkDevice(req);
     if (!Number.isSafeInteger(req.generation) || req.generation < 1) throw new SyncError('InvalidEntry', `snapshot generation ${req.generation} is out of range`);
     const key = snapshotKey(req.userId, req.generation);
-    try {
-      await this.storage.put(key, decode(req.data), { ifNoneMatch: '*', contentType: 'application/octet-stream', ...opts });
-    } catch (e) {
-      if (isStorageError(e, 'PreconditionFailed')) throw new SyncError('Conflict', `snapshot generation ${req.generation} was written by another device first`, { key, cause: e });
-      throw e;
-    }
+    // The same bytes again: this compactor's own write, retried after a lost response.
+    await this.putOnce(key, decode(req.data), 'application/octet-stream', opts, (cause) => new SyncError('Conflict', `snapshot generation ${req.generation} was written by another device first`, { key, cause }));
   }
 
   async collectGarbage(req: CollectGarbageRequest, opts: CallOptions = {}): Promise<CollectGarbageResult> {
@@ -330,10 +376,9 @@ export class BucketBackend implements SyncBackend {
     const log = logPrefix(req.userId);
     const batches: string[] = [];
     for await (const item of this.storage.list({ prefix: log, ...opts })) {
-      if (item.type !== 'object') continue;
-      const position = parseBatchId(item.key.slice(log.length));
-      const through = position && req.through[position.deviceId];
-      if (position && through !== undefined && position.seq <= through) batches.push(item.key);
+      const listed = listedBatch(log, item);
+      const through = listed && req.through[listed.position.deviceId];
+      if (listed && through !== undefined && listed.position.seq <= through) batches.push(listed.key);
     }
     const snaps = snapshotsPrefix(req.userId);
     const snapshots: string[] = [];
@@ -352,6 +397,16 @@ export class BucketBackend implements SyncBackend {
 
   close(): Promise<void> {
     return this.storage.close();
+  }
+
+  private async exists(key: string, opts: CallOptions): Promise<boolean> {
+    try {
+      await this.storage.head(key, opts);
+      return true;
+    } catch (e) {
+      if (isStorageError(e, 'NotFound')) return false;
+      throw e;
+    }
   }
 
   private async readObject(key: string, opts: CallOptions): Promise<Buffer | undefined> {
@@ -374,6 +429,22 @@ export class BucketBackend implements SyncBackend {
 function checkDevice(req: UserRef & { deviceId?: string }): void {
   assertId(req.userId, 'user id');
   if (req.deviceId !== undefined) assertId(req.deviceId, 'device id');
+}
+
+function checkLeaseName(name: unknown): void {
+  if (typeof name !== 'string' || !LEASE_NAMES.has(name)) throw new SyncError('InvalidEntry', `unknown lease "${String(name)}": the only lease is "compaction"`);
+}
+
+/**
+ * A log listing's entry as a batch, in either form (bucket-keys.ts). An inline key with a body
+ * was not written by this backend (it writes them empty): its body is taken as the batch, so a
+ * changed object is authenticated like any body batch, never silently ignored.
+ */
+function listedBatch(prefix: string, item: ListEntry): ListedBatch | undefined {
+  if (item.type !== 'object') return undefined;
+  const name = parseLogName(item.key.slice(prefix.length));
+  if (!name) return undefined;
+  return { id: name.id, position: name.position, key: item.key, storedAt: item.lastModified, ...(name.inline && item.size === 0 ? { inline: name.inline } : {}) };
 }
 
 function decode(data: string): Buffer {

@@ -27,7 +27,11 @@ import {
   type DeviceContext,
   type RequestsUsed,
 } from './device.js';
+import { readServerToken, removeServerToken, saveServerToken, backendKindOfUrl } from './config.js';
 import { SyncError } from './errors.js';
+import { copyAccount, type CopyAccountResult } from './migrate.js';
+import type { RequestStats } from '../storage/index.js';
+import { HttpBackend, SYNC_TOKEN_ENV } from './http-backend.js';
 import { mergeSnapshotCovering, readNewBatches, sweepLog, type SyncProblem } from './reader.js';
 import { formatSecret, generateSecret, parseSecret } from './secret.js';
 import { SyncState } from './state.js';
@@ -46,6 +50,13 @@ export interface SyncClientOptions {
   storageUrl?: string;
   /** A backend to use instead of one opened from the storage URL (it is then not closed by close()). */
   backend?: SyncBackend;
+  /**
+   * The token of an `offsite serve` server (an http:// or https:// URL). Default:
+   * $OFFSITE_SYNC_TOKEN, else the one init, join or migrate kept in the state directory (0600).
+   */
+  token?: string;
+  /** Explicit S3 keys (default: the AWS credential chain). Never stored by the client. */
+  credentials?: S3Credentials;
   /** Shown in `status` on every device (sealed: the bucket does not see it). Default: the host name. */
   deviceName?: string;
   batching?: Partial<BatchingPolicy>;
@@ -88,9 +99,36 @@ export interface DeleteResult {
   requests: RequestsUsed;
 }
 
-/** The bucket backend over the storage at `url` (a directory or s3://...). */
-export function openSyncBackend(url: string): SyncBackend {
-  return new BucketBackend(openStorage(url));
+/**
+ * The backend for `url`: an http:// or https:// URL is an `offsite serve` server (its token from
+ * `opts.token`, else $OFFSITE_SYNC_TOKEN); anything else is the bucket backend over the storage
+ * at `url` (a directory or s3://...).
+ */
+export function openSyncBackend(url: string, opts: { token?: string | undefined; credentials?: S3Credentials | undefined } = {}): SyncBackend {
+  if (/^https?:\/\//i.test(url)) {
+    const token = opts.token || process.env[SYNC_TOKEN_ENV];
+    if (!token) throw new SyncError('Unauthorized', `a sync server (an http:// or https:// URL) needs its token: set ${SYNC_TOKEN_ENV} to the content of the token file \`offsite serve\` printed`);
+    return new HttpBackend(url, { token });
+  }
+  return new BucketBackend(openStorage(url, opts.credentials ? { credentials: opts.credentials } : {}));
+}
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface MigrateResult {
+  from: string;
+  to: string;
+  copy: CopyAccountResult;
+  /** Requests made on the old backend (sending, reading, copying out). */
+  sourceRequests: RequestsUsed;
+  /** Requests made on the new backend (copying in, checking, the first read there). */
+  targetRequests: RequestsUsed;
+  /** Entries on this device after the move (unchanged by it). */
+  entries: number;
 }
 
 export class SyncClient {
@@ -98,7 +136,7 @@ export class SyncClient {
 
   private constructor(
     private readonly ctx: DeviceContext,
-    private readonly ownsBackend: boolean,
+    private ownsBackend: boolean,
   ) {}
 
   get deviceId(): string {
@@ -173,7 +211,7 @@ export class SyncClient {
     try {
       const keys = deriveKeys(parseSecret(state.readSecret()));
       if (keys.userId !== state.get('userId')) throw new SyncError('WrongSecret', `the secret in ${opts.stateDir} does not belong to the account of its state; join again in a new directory`);
-      const backend = opts.backend ?? openSyncBackend(opts.storageUrl ?? state.get('storageUrl'));
+      const backend = opts.backend ?? openSyncBackend(opts.storageUrl ?? state.get('storageUrl'), { token: opts.token ?? readServerToken(opts.stateDir), credentials: opts.credentials });
       return new SyncClient(contextFor(state, keys, backend, opts), opts.backend === undefined);
     } catch (e) {
       state.close();
@@ -187,8 +225,16 @@ export class SyncClient {
     const keys = deriveKeys(parseSecret(secret));
     const deviceId = randomBytes(16).toString('hex');
     const clock = opts.clock ?? Date.now;
-    const state = SyncState.create(opts.stateDir, { userId: keys.userId, deviceId, deviceName: opts.deviceName ?? hostname(), storageUrl }, secret, clock());
-    const backend = opts.backend ?? openSyncBackend(storageUrl);
+    // The backend first: a bad URL or a missing token leaves no state directory behind.
+    const backend = opts.backend ?? openSyncBackend(storageUrl, { token: opts.token, credentials: opts.credentials });
+    let state: SyncState;
+    try {
+      state = SyncState.create(opts.stateDir, { userId: keys.userId, deviceId, deviceName: opts.deviceName ?? hostname(), storageUrl }, secret, clock());
+    } catch (e) {
+      if (opts.backend === undefined) await backend.close();
+      throw e;
+    }
+    keepServerToken(state.dir, storageUrl, opts.token);
     return new SyncClient(contextFor(state, keys, backend, opts), opts.backend === undefined);
   }
 
@@ -287,6 +333,43 @@ export class SyncClient {
     return { ...result, requests };
   }
 
+  /**
+   * Moves this device, and the account if it is not there yet, to another backend (a bucket, a
+   * directory or an `offsite serve` server): sends what is pending and reads what is new, so
+   * nothing exists only here; copies the whole account (migrate.ts: byte for byte, write-once,
+   * checked by listing it back); then uses the new backend, reading its log from the start once
+   * (only batches it lacks are fetched). Run it on every device; each run only adds what is
+   * missing. The old backend is left as it was.
+   */
+  async migrate(toUrl: string, opts: { token?: string; credentials?: S3Credentials; backend?: SyncBackend } = {}): Promise<MigrateResult> {
+    const ctx = this.ctx;
+    const from = ctx.state.get('storageUrl');
+    const target = opts.backend ?? openSyncBackend(toUrl, { token: opts.token, credentials: opts.credentials });
+    const targetBefore = target.requestStats();
+    let switched = false;
+    try {
+      const { result: copy, requests: sourceRequests } = await countingRequests(ctx, async () => {
+        await flush(ctx);
+        await this.pullOnce({ allowCompaction: false });
+        return copyAccount(ctx, target);
+      });
+      // From here on the device works on the new backend.
+      const old = ctx.backend;
+      const ownedOld = this.ownsBackend;
+      ctx.backend = target;
+      this.ownsBackend = opts.backend === undefined;
+      switched = true;
+      ctx.state.setMeta({ storageUrl: toUrl, cursor: null });
+      keepServerToken(ctx.state.dir, toUrl, opts.token);
+      if (ownedOld) await old.close();
+      await this.pullOnce({ allowCompaction: false });
+      await publishCursor(ctx);
+      return { from, to: toUrl, copy, sourceRequests, targetRequests: requestsSince(targetBefore, target.requestStats()), entries: ctx.state.entryCount() };
+    } finally {
+      if (!switched && opts.backend === undefined) await target.close();
+    }
+  }
+
   /** Every entry on this device, oldest first. */
   entries(): SyncEntry[] {
     return [...this.ctx.state.entries()];
@@ -326,6 +409,7 @@ export class SyncClient {
     const dir = this.ctx.state.dir;
     await this.close();
     for (const f of ['sync.db', 'sync.db-wal', 'sync.db-shm', 'secret']) rmSync(path.join(dir, f), { force: true });
+    removeServerToken(dir);
     try {
       rmdirSync(dir);
     } catch {
@@ -354,4 +438,19 @@ function entryBody(entry: unknown, index: number): { id: string; body: string } 
   const body = JSON.stringify(entry);
   if (Buffer.byteLength(body) > MAX_ENTRY_BYTES) throw new SyncError('InvalidEntry', `entry ${index + 1} is larger than ${MAX_ENTRY_BYTES / 1024} KiB of JSON`);
   return { id, body };
+}
+
+/** An http backend's token given explicitly (or by environment) is kept for later runs (0600). */
+function keepServerToken(stateDir: string, url: string, token: string | undefined): void {
+  const t = token ?? process.env[SYNC_TOKEN_ENV];
+  if (backendKindOfUrl(url) === 'http' && t) saveServerToken(stateDir, t);
+}
+
+function requestsSince(before: RequestStats, after: RequestStats): RequestsUsed {
+  const byOperation: Record<string, number> = {};
+  for (const [op, n] of Object.entries(after.requests)) {
+    const delta = n - (before.requests[op] ?? 0);
+    if (delta > 0) byOperation[op] = delta;
+  }
+  return { total: after.totalRequests - before.totalRequests, byOperation };
 }

@@ -25,7 +25,17 @@ export type SyncErrorCode =
   /** An entry that cannot be synced (not an object, no string id, too large). */
   | 'InvalidEntry'
   /** An object or state written by a newer Offsite, or in a format this one does not know. */
-  | 'UnsupportedSyncFormat';
+  | 'UnsupportedSyncFormat'
+  /** The sync server refused the token (or none was given): set OFFSITE_SYNC_TOKEN. */
+  | 'Unauthorized'
+  /** The sync server could not be reached, or stayed overloaded, after the retries. */
+  | 'ServerUnreachable'
+  /** The sync server refused the request's shape (a client and server of different versions). */
+  | 'BadRequest'
+  /** The sync server failed, or answered something this client does not understand. */
+  | 'ServerError'
+  /** The sync config file or OFFSITE_SYNC_* variables are wrong or incomplete. */
+  | 'InvalidSyncConfig';
 
 export class SyncError extends Error {
   readonly code: SyncErrorCode;

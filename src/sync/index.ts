@@ -54,3 +54,60 @@ export type { SyncStatus, DeviceStatus } from './status.js';
 export { DEFAULT_BATCHING, DEFAULT_COMPACTION, type BatchingPolicy, type CompactionPolicy, type RequestsUsed } from './device.js';
 export type { CompactOptions, CompactResult } from './compaction.js';
 export type { SyncProblem, SyncProblemCode } from './reader.js';
+export { HttpBackend, SYNC_TOKEN_ENV, type HttpBackendOptions } from './http-backend.js';
+export {
+  createSyncServer,
+  serveSync,
+  resolveServeToken,
+  defaultServeTokenFile,
+  isLoopbackHost,
+  DEFAULT_SYNC_BODY_LIMIT,
+  DEFAULT_SYNC_HOST,
+  DEFAULT_SYNC_PORT,
+  MIN_TOKEN_LENGTH,
+  type SyncServerOptions,
+  type SyncServerError,
+  type ServeSyncOptions,
+  type RunningSyncServer,
+  type ServeToken,
+} from './http-server.js';
+export {
+  HISTORY_SHELLS,
+  HISTORY_BEGIN,
+  HISTORY_END,
+  DEFAULT_SEARCH_LIMIT,
+  historyEntry,
+  parseHistoryTime,
+  recordHistory,
+  searchHistory,
+  syncDeviceExists,
+  defaultRcFile,
+  shellQuote,
+  hookBlock,
+  installHook,
+  uninstallHook,
+  hookInstalled,
+  type HistoryShell,
+  type HistoryEntry,
+  type HistoryInput,
+  type HistoryQuery,
+  type HookOptions,
+  type InstallResult,
+} from './history.js';
+export {
+  SYNC_ENV,
+  readSyncConfigFile,
+  syncConfigFromEnv,
+  mergeSyncConfigs,
+  resolveSyncBackend,
+  backendKindOfUrl,
+  defaultSyncConfigFile,
+  defaultSyncStateDir,
+  saveServerToken,
+  readServerToken,
+  type SyncConfig,
+  type SyncBackendKind,
+  type ResolvedSyncBackend,
+} from './config.js';
+export type { CopyAccountResult } from './migrate.js';
+export type { MigrateResult, S3Credentials } from './client.js';

@@ -396,6 +396,30 @@ export class SyncState {
     for (const r of this.db.prepare('SELECT body FROM entries ORDER BY rowid').iterate() as IterableIterator<{ body: string }>) yield JSON.parse(r.body) as SyncEntry;
   }
 
+  /**
+   * Entries whose string `field` contains `text`, case-insensitively (Unicode lower case, not
+   * only ASCII as LIKE would be), with no wildcards: `%`, `_` and `*` match themselves. `equals`:
+   * fields that must hold exactly these strings. Ordered by the string `orderBy` field, largest
+   * first (ISO times: newest first), then the most recently arrived; at most `limit`.
+   */
+  searchEntries(q: { field: string; text: string; equals?: Record<string, string>; orderBy: string; limit: number }): SyncEntry[] {
+    const jsonPath = (name: string) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new SyncError('InvalidEntry', `"${name}" is not a field name to search by`);
+      return `$.${name}`;
+    };
+    // A function of this connection (re-registering replaces it): text → its lower case.
+    this.db.function('offsite_fold', { deterministic: true }, (v: unknown) => (typeof v === 'string' ? v.normalize('NFC').toLowerCase() : null));
+    const where = ['instr(offsite_fold(json_extract(body, ?)), ?) > 0'];
+    const params: unknown[] = [jsonPath(q.field), q.text.normalize('NFC').toLowerCase()];
+    for (const [name, value] of Object.entries(q.equals ?? {})) {
+      where.push('json_extract(body, ?) = ?');
+      params.push(jsonPath(name), value);
+    }
+    const sql = `SELECT body FROM entries WHERE ${where.join(' AND ')} ORDER BY json_extract(body, ?) DESC, rowid DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...params, jsonPath(q.orderBy), q.limit) as { body: string }[];
+    return rows.map((r) => JSON.parse(r.body) as SyncEntry);
+  }
+
   get isOpen(): boolean {
     return this.db.open;
   }

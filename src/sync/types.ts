@@ -13,8 +13,12 @@ import type { RequestStats } from '../storage/index.js';
  *   lose or withhold data, never read or forge it: the client authenticates everything.
  * - Arguments and results are plain JSON (strings, numbers, arrays, records), so an HTTP
  *   backend can carry them unchanged. The optional second argument (an AbortSignal) is local.
- * - A batch is written once: submitting (device, seq, time) again with other bytes fails with
- *   Conflict; with the same bytes it succeeds (a retried request).
+ * - A batch is written once: submitting (device, seq, time) again with the same bytes succeeds
+ *   (a retried request). With other bytes it fails with Conflict where the backend can tell
+ *   at no extra request (a batch stored as a body; any batch in a local directory); a small
+ *   batch carried in its S3 key may instead be stored a second time, and then readers take the
+ *   first copy listed and authenticate it against its position like any other. Only two
+ *   processes writing as one device, in the same millisecond, could cause that.
  * - Delivery is at least once: queryEntries may return a batch again; the client dedupes by
  *   (deviceId, seq) and never applies a sequence number twice.
  * - Errors are SyncErrors or the storage layer's StorageErrors (Transient is retried inside

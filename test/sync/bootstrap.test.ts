@@ -3,9 +3,11 @@
 // the requests are bounded, which is what "not by reading every batch" means.
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { SyncClient } from '../../src/sync/index.js';
-import { historyEntries, initDevice, stateDir, TARGETS } from './helpers.js';
+import { closeSyncServers, historyEntries, initDevice, stateDir, TARGETS } from './helpers.js';
+
+after(closeSyncServers); // the servers of the HTTP target
 
 const ENTRIES = 100_000;
 const TAIL = 50;

@@ -1,12 +1,14 @@
 // Five devices as five processes push 200 entries each at the same moment, through a local
-// directory and through the real RGW: every device ends with all 1,000, and no pull returns an
-// entry twice.
+// directory, through the real RGW and through an `offsite serve` server: every device ends
+// with all 1,000, and no pull returns an entry twice.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { historyEntries, ids, initDevice, stateDir, TARGETS } from './helpers.js';
+import { closeSyncServers, historyEntries, ids, initDevice, stateDir, TARGETS } from './helpers.js';
+
+after(closeSyncServers); // the servers of the HTTP target
 
 const childScript = fileURLToPath(new URL('./device-child.ts', import.meta.url));
 const DEVICES = 5;

@@ -1,9 +1,11 @@
-// Shared by the sync tests: the two places every test runs against (a local directory and the
-// real Ceph RGW of this run), shell-history entries, devices, and raw access to the bucket.
+// Shared by the sync tests: the three places every test runs against (a local directory, the
+// real Ceph RGW of this run, and an `offsite serve` server over that RGW), shell-history
+// entries, devices, and raw access to what is stored.
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { openStorage, type Storage } from '../../src/storage/index.js';
-import { SyncClient, type SyncClientOptions, type SyncEntry } from '../../src/sync/index.js';
+import { openStorage, type RequestStats, type Storage } from '../../src/storage/index.js';
+import { BucketBackend, createSyncServer, HttpBackend, SyncClient, type SyncBackend, type SyncClientOptions, type SyncEntry } from '../../src/sync/index.js';
 import { createTestBucket, s3ChildEnv, s3Url, tempDir } from '../support/env.js';
 
 export interface SyncTarget {
@@ -14,6 +16,14 @@ export interface SyncTarget {
   childEnv(): Record<string, string>;
   /** Every stored object, raw, including the local adapter's sidecar files. */
   allObjects(url: string): Promise<{ name: string; body: Buffer }[]>;
+  /** The Storage the data ends up in (for a server: the server's own), to read or change it raw. */
+  openRaw(url: string): Storage;
+  /** A SyncBackend on `url` of the kind the clients use (the caller closes it). */
+  openBackend(url: string): SyncBackend;
+  /** The request a pull that finds nothing new makes: a LIST of the bucket, or one query to the server. */
+  queryOperation: string;
+  /** For a server: the request counters of the storage behind it. */
+  serverStats?(url: string): RequestStats;
 }
 
 let base: Promise<string> | undefined;
@@ -27,6 +37,9 @@ export const localTarget: SyncTarget = {
   name: 'a local directory',
   newBucket: async (label) => path.join(await scratchDir(`${label}-`), 'bucket'),
   childEnv: () => ({}),
+  openRaw: (url) => openStorage(url),
+  openBackend: (url) => new BucketBackend(openStorage(url)),
+  queryOperation: 'ListObjectsV2',
   allObjects: async (url) => {
     const out: { name: string; body: Buffer }[] = [];
     for (const e of await readdir(url, { recursive: true, withFileTypes: true })) {
@@ -46,6 +59,9 @@ export const rgwTarget: SyncTarget = {
     return s3Url(await createTestBucket(label));
   },
   childEnv: s3ChildEnv,
+  openRaw: (url) => openStorage(url),
+  openBackend: (url) => new BucketBackend(openStorage(url)),
+  queryOperation: 'ListObjectsV2',
   allObjects: async (url) => {
     const storage = openStorage(url);
     try {
@@ -61,7 +77,67 @@ export const rgwTarget: SyncTarget = {
   },
 };
 
-export const TARGETS: readonly SyncTarget[] = [localTarget, rgwTarget];
+/** The token the test servers require; given to clients through the environment, as a user would. */
+export const HTTP_TOKEN = randomBytes(32).toString('base64url');
+
+interface TestServer {
+  storageUrl: string;
+  storage: Storage;
+  close(): Promise<void>;
+}
+const servers = new Map<string, TestServer>();
+
+function serverOf(url: string): TestServer {
+  const s = servers.get(url);
+  if (!s) throw new Error(`${url} is not a sync server this test process started`);
+  return s;
+}
+
+/**
+ * Closes every sync server this test process started: each test file that starts one calls
+ * after(closeSyncServers). (Not registered here: device-child.ts imports this module too, and a
+ * node:test hook in a plain process would print a test report onto its stdout.)
+ */
+export async function closeSyncServers(): Promise<void> {
+  const all = [...servers.values()];
+  servers.clear();
+  await Promise.all(all.map((s) => s.close()));
+}
+
+/** Starts createSyncServer over `storageUrl` on 127.0.0.1 (a free port); returns its http:// URL. */
+export async function startSyncServer(storageUrl: string, token = HTTP_TOKEN): Promise<string> {
+  const storage = openStorage(storageUrl);
+  const app = await createSyncServer({ storage, token });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as { port: number };
+  const url = `http://127.0.0.1:${port}`;
+  servers.set(url, {
+    storageUrl,
+    storage,
+    close: async () => {
+      await app.close();
+      await storage.close();
+    },
+  });
+  return url;
+}
+
+export const httpTarget: SyncTarget = {
+  name: 'an offsite serve server over Ceph RGW',
+  newBucket: async (label) => {
+    const url = await startSyncServer(await rgwTarget.newBucket(label));
+    process.env.OFFSITE_SYNC_TOKEN = HTTP_TOKEN;
+    return url;
+  },
+  childEnv: () => ({ OFFSITE_SYNC_TOKEN: HTTP_TOKEN }),
+  allObjects: (url) => rgwTarget.allObjects(serverOf(url).storageUrl),
+  openRaw: (url) => openStorage(serverOf(url).storageUrl),
+  openBackend: (url) => new HttpBackend(url, { token: HTTP_TOKEN }),
+  queryOperation: 'query',
+  serverStats: (url) => serverOf(url).storage.stats(),
+};
+
+export const TARGETS: readonly SyncTarget[] = [localTarget, rgwTarget, httpTarget];
 
 export async function readObject(storage: Storage, key: string): Promise<Buffer> {
   const { body } = await storage.get(key);

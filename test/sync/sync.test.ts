@@ -1,28 +1,78 @@
-// Sync between devices through a bucket, run unchanged against a local directory and against
-// the real Ceph RGW: joining, the one-request empty pull, deletions, tampering, what the bucket
+// Sync between devices through a bucket, run unchanged against a local directory, the real
+// Ceph RGW, and an `offsite serve` server over the RGW (raw reads and edits then go to the
+// server's own storage): joining, the one-request empty pull, deletions, tampering, what the bucket
 // can read, compaction under concurrency, clocks, and removing a device.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { describe, it } from 'node:test';
-import { openStorage, type Storage } from '../../src/storage/index.js';
-import { BucketBackend, batchId, deriveKeys, isSyncError, parseBatchId, parseSecret, seal, SyncClient, type SyncEntry } from '../../src/sync/index.js';
+import { after, describe, it } from 'node:test';
+import type { Storage } from '../../src/storage/index.js';
+import { batchLogName, INLINE_MAX_BYTES, parseBatchId, parseLogName } from '../../src/sync/bucket-keys.js';
+import { batchId, deriveKeys, isSyncError, parseSecret, seal, SyncClient, type SyncEntry } from '../../src/sync/index.js';
 import { rejectsWithCode } from '../support/assert.js';
-import { historyEntries, historyEntry, ids, initDevice, joinDevice, readObject, stateDir, TARGETS } from './helpers.js';
+import { closeSyncServers, historyEntries, historyEntry, ids, initDevice, joinDevice, readObject, stateDir, TARGETS } from './helpers.js';
+
+after(closeSyncServers); // the servers of the HTTP target
 
 const isSyncErr = (e: unknown): e is Error & { code: string } => isSyncError(e);
 
-/** The keys of one account's log, in order, with their positions. */
-async function logKeys(storage: Storage, userId: string): Promise<{ key: string; id: string; deviceId: string; seq: number; time: number }[]> {
+/** The keys of one account's log, in order, with their positions and form (bytes in the key, or a body). */
+async function logKeys(storage: Storage, userId: string): Promise<{ key: string; id: string; deviceId: string; seq: number; time: number; inline: boolean; size: number }[]> {
   const prefix = `users/${userId}/log/`;
   const out = [];
   for await (const item of storage.list({ prefix })) {
     if (item.type !== 'object') continue;
-    const id = item.key.slice(prefix.length);
-    const p = parseBatchId(id);
-    if (p) out.push({ key: item.key, id, ...p });
+    const name = parseLogName(item.key.slice(prefix.length));
+    if (name) out.push({ key: item.key, id: name.id, ...name.position, inline: name.inline !== undefined, size: item.size });
   }
   return out;
 }
+
+/** A stored batch's sealed bytes, from its key or its body. */
+async function batchBytes(storage: Storage, userId: string, key: string): Promise<Buffer> {
+  const name = parseLogName(key.slice(`users/${userId}/log/`.length));
+  assert.ok(name, `${key} is a batch key`);
+  return name.inline ?? readObject(storage, key);
+}
+
+/**
+ * What a bucket owner does to a log: stores `data` as batch `id`, in its key (inline) or as a
+ * body, after removing whatever was stored under that id.
+ */
+async function placeBatch(storage: Storage, userId: string, id: string, data: Buffer, form: 'inline' | 'body'): Promise<string> {
+  const prefix = `users/${userId}/log/`;
+  const old: string[] = [];
+  for await (const item of storage.list({ prefix: `${prefix}${id}` })) if (item.type === 'object') old.push(item.key);
+  await storage.deleteMany(old);
+  const position = parseBatchId(id);
+  assert.ok(position, `${id} is a batch id`);
+  const name = form === 'inline' ? batchLogName(position, data) : id;
+  assert.ok(form === 'body' || name !== id, `${data.length} bytes fit in a key`);
+  await storage.put(`${prefix}${name}`, form === 'inline' ? Buffer.alloc(0) : data);
+  return `${prefix}${name}`;
+}
+
+/** Changes one character of an inline batch's key (which is its data), as a rename would. */
+async function flipInlineCharacter(storage: Storage, key: string): Promise<string> {
+  const start = key.indexOf('/i/') + 3;
+  let at = start + Math.floor((key.length - start) / 2); // the middle of the data: changes a whole byte
+  if (key[at] === '/') at++;
+  const flipped = key.slice(0, at) + (key[at] === 'A' ? 'B' : 'A') + key.slice(at + 1);
+  assert.notEqual(flipped, key, 'one character changed');
+  await storage.delete(key);
+  await storage.put(flipped, Buffer.alloc(0));
+  return flipped;
+}
+
+/**
+ * The two forms a batch is stored in, and entries that make each: history entries compress so
+ * well that 5 make a batch of about 300 bytes (carried in its key); with 150 random bytes each
+ * they make a batch well over INLINE_MAX_BYTES (a body).
+ */
+const FORMS = [
+  { form: 'inline', entries: (n: number, from = 0) => historyEntries('a', n, from) },
+  { form: 'body', entries: (n: number, from = 0) => historyEntries('a', n, from).map((e) => ({ ...e, note: randomBytes(150).toString('base64') })) },
+] as const;
 
 for (const target of TARGETS) {
   describe(`sync through ${target.name}`, () => {
@@ -46,10 +96,10 @@ for (const target of TARGETS) {
 
     it('entries go both ways, none twice; a pull that finds nothing new is exactly one request', async () => {
       const url = await target.newBucket('sync-pull');
-      const storage = openStorage(url);
       const { client: a, secret } = await initDevice(url);
-      // Device b runs on a Storage this test can read the counters of.
-      const b = (await SyncClient.join(secret, { stateDir: await stateDir(), storageUrl: url, backend: new BucketBackend(storage) })).client;
+      // Device b runs on a backend this test can read the counters of.
+      const backend = target.openBackend(url);
+      const b = (await SyncClient.join(secret, { stateDir: await stateDir(), storageUrl: url, backend })).client;
       await a.push(historyEntries('a', 25));
       await b.push(historyEntries('b', 10));
       const got = await b.pull();
@@ -58,13 +108,21 @@ for (const target of TARGETS) {
       assert.equal(b.entryCount(), 35);
       assert.equal(a.entryCount(), 35);
 
-      const before = storage.stats();
+      const op = target.queryOperation;
+      const before = backend.requestStats();
+      const serverBefore = target.serverStats?.(url);
       const empty = await b.pull();
-      const after = storage.stats();
-      assert.equal(empty.entries.length, 0);
+      const after = backend.requestStats();
+      assert.equal(empty.entries.length, 0, 'nothing new');
       assert.equal(after.totalRequests - before.totalRequests, 1, 'one request');
-      assert.equal((after.requests.ListObjectsV2 ?? 0) - (before.requests.ListObjectsV2 ?? 0), 1, 'and it is one LIST');
-      assert.deepEqual(empty.requests, { total: 1, byOperation: { ListObjectsV2: 1 } });
+      assert.equal((after.requests[op] ?? 0) - (before.requests[op] ?? 0), 1, `and it is one ${op}`);
+      assert.deepEqual(empty.requests, { total: 1, byOperation: { [op]: 1 } });
+      if (serverBefore) {
+        // Behind the server, that one query is one LIST of its bucket.
+        const serverAfter = target.serverStats!(url);
+        assert.equal(serverAfter.totalRequests - serverBefore.totalRequests, 1, 'the server made one request');
+        assert.equal((serverAfter.requests.ListObjectsV2 ?? 0) - (serverBefore.requests.ListObjectsV2 ?? 0), 1, 'and it is one LIST');
+      }
 
       // The same entry pushed again is not sent again, and nothing arrives twice.
       const again = await a.push([historyEntry('a', 0)]);
@@ -72,13 +130,13 @@ for (const target of TARGETS) {
       assert.equal(again.batches, 0);
       assert.equal((await b.pull()).entries.length, 0);
       await Promise.all([a.close(), b.close()]);
-      await storage.close();
+      await backend.close();
     });
 
     it('batches by count and size, and holds a queued entry until it is due', async () => {
       const url = await target.newBucket('sync-batching');
       const { client: a, secret } = await initDevice(url, { batching: { maxEntries: 40, maxBytes: 4096, maxAgeMs: 60_000 } });
-      const storage = openStorage(url);
+      const storage = target.openRaw(url);
       const pushed = await a.push(historyEntries('a', 100));
       assert.ok(pushed.batches >= 3, `40 per batch at most: ${pushed.batches} batches`);
       const queued = await a.push([historyEntry('a', 100)], { flush: false });
@@ -116,7 +174,7 @@ for (const target of TARGETS) {
       // A deleted id pushed again (by a device that still had it) stays deleted.
       await d.push([historyEntry('a', 3)]);
       assert.equal(d.entryCount(), 17);
-      const backend = new BucketBackend(openStorage(url));
+      const backend = target.openBackend(url);
       const deletions = await backend.getDeletionRequests({ userId: a.userId, deviceId: a.deviceId });
       await backend.close();
       assert.ok(deletions.requests.length > 0 && deletions.requests.every((r) => r.kind === 'deletions'), 'only deletion requests');
@@ -124,61 +182,72 @@ for (const target of TARGETS) {
       await Promise.all([a, b, c, d].map((x) => x.close()));
     });
 
-    it('a flipped byte, two swapped batches and a replayed batch are reported, and nothing wrong is imported', async () => {
-      const url = await target.newBucket('sync-tamper');
-      const storage = openStorage(url);
-      const { client: a, secret } = await initDevice(url);
-      const b = await joinDevice(url, secret);
-      for (let i = 0; i < 3; i++) await a.push(historyEntries('a', 5, i * 5)); // batches 1, 2, 3
-      const batches = (await logKeys(storage, a.userId)).filter((k) => k.deviceId === a.deviceId);
-      assert.deepEqual(batches.map((k) => k.seq), [1, 2, 3]);
-      const original = new Map<number, Buffer>();
-      for (const k of batches) original.set(k.seq, await readObject(storage, k.key));
-      const keyOf = (seq: number) => batches.find((k) => k.seq === seq)!.key;
+    for (const { form, entries } of FORMS) {
+      it(`a flipped byte, two swapped batches and a replayed batch are reported, and nothing wrong is imported (batches stored ${form === 'inline' ? 'in their keys' : 'as bodies'})`, async () => {
+        const url = await target.newBucket(`sync-tamper-${form}`);
+        const storage = target.openRaw(url);
+        const { client: a, secret } = await initDevice(url);
+        const b = await joinDevice(url, secret);
+        for (let i = 0; i < 3; i++) await a.push(entries(5, i * 5)); // batches 1, 2, 3
+        const batches = (await logKeys(storage, a.userId)).filter((k) => k.deviceId === a.deviceId);
+        assert.deepEqual(batches.map((k) => k.seq), [1, 2, 3], 'three batches');
+        for (const k of batches) {
+          assert.equal(k.inline, form === 'inline', `batch ${k.seq} is stored ${form === 'inline' ? 'in its key' : 'as a body'}: ${k.key} (${k.size} bytes)`);
+          if (form === 'body') assert.ok(k.size > INLINE_MAX_BYTES, `batch ${k.seq}: ${k.size} bytes`);
+        }
+        const original = new Map<number, Buffer>();
+        for (const k of batches) original.set(k.seq, await batchBytes(storage, a.userId, k.key));
+        const idOf = (seq: number) => batches.find((k) => k.seq === seq)!.id;
 
-      // 1. One byte of batch 2 flipped: batch 1 arrives, batch 2 is refused, batch 3 waits behind it.
-      const flipped = Buffer.from(original.get(2)!);
-      const middle = Math.floor(flipped.length / 2);
-      flipped[middle] = flipped[middle]! ^ 0x40;
-      await storage.put(keyOf(2), flipped);
-      let r = await b.pull();
-      assert.deepEqual(r.problems.map((p) => [p.code, p.seq]), [['Tampered', 2]]);
-      assert.deepEqual(ids(b.entries()), ids(historyEntries('a', 5, 0)));
-      r = await b.pull();
-      assert.deepEqual(r.problems.map((p) => p.code), ['Tampered'], 'reported again until it is fixed');
-      assert.equal(r.entries.length, 0);
-      assert.match((await b.status()).problems[0]?.message ?? '', /failed authentication/);
+        // 1. Batch 2 changed (a character of its key, or a byte of its body): batch 1 arrives,
+        //    batch 2 is refused, batch 3 waits behind it.
+        if (form === 'inline') {
+          await flipInlineCharacter(storage, batches.find((k) => k.seq === 2)!.key);
+        } else {
+          const flipped = Buffer.from(original.get(2)!);
+          const middle = Math.floor(flipped.length / 2);
+          flipped[middle] = flipped[middle]! ^ 0x40;
+          await placeBatch(storage, a.userId, idOf(2), flipped, form);
+        }
+        let r = await b.pull();
+        assert.deepEqual(r.problems.map((p) => [p.code, p.seq]), [['Tampered', 2]], 'batch 2 is refused');
+        assert.deepEqual(ids(b.entries()), ids(entries(5, 0)), 'only batch 1 is imported');
+        r = await b.pull();
+        assert.deepEqual(r.problems.map((p) => p.code), ['Tampered'], 'reported again until it is fixed');
+        assert.equal(r.entries.length, 0, 'nothing imported');
+        assert.match((await b.status()).problems[0]?.message ?? '', /failed authentication/);
 
-      // 2. Batches 2 and 3 swapped (each intact): both refused as out of order.
-      await storage.put(keyOf(2), original.get(3)!);
-      await storage.put(keyOf(3), original.get(2)!);
-      r = await b.pull();
-      assert.deepEqual(r.problems.map((p) => [p.code, p.seq]).sort(), [['OutOfOrder', 2], ['OutOfOrder', 3]]);
-      assert.equal(b.entryCount(), 5);
+        // 2. Batches 2 and 3 swapped (each intact): both refused as out of order.
+        await placeBatch(storage, a.userId, idOf(2), original.get(3)!, form);
+        await placeBatch(storage, a.userId, idOf(3), original.get(2)!, form);
+        r = await b.pull();
+        assert.deepEqual(r.problems.map((p) => [p.code, p.seq]).sort(), [['OutOfOrder', 2], ['OutOfOrder', 3]], 'both refused');
+        assert.equal(b.entryCount(), 5, 'still only batch 1');
 
-      // Put right: everything arrives, nothing twice.
-      await storage.put(keyOf(2), original.get(2)!);
-      await storage.put(keyOf(3), original.get(3)!);
-      r = await b.pull();
-      assert.deepEqual(r.problems, []);
-      assert.deepEqual(ids(r.entries), ids(historyEntries('a', 10, 5)));
+        // Put right: everything arrives, nothing twice.
+        await placeBatch(storage, a.userId, idOf(2), original.get(2)!, form);
+        await placeBatch(storage, a.userId, idOf(3), original.get(3)!, form);
+        r = await b.pull();
+        assert.deepEqual(r.problems, [], 'no problem left');
+        assert.deepEqual(ids(r.entries), ids(entries(10, 5)), 'batches 2 and 3 arrive');
 
-      // 3. Batch 1 replayed as the next batch of a (seq 4, a fresh time): refused as a replay.
-      const replayId = batchId({ deviceId: a.deviceId, seq: 4, time: Date.now(), kind: 'entries' });
-      await storage.put(`users/${a.userId}/log/${replayId}`, original.get(1)!);
-      r = await b.pull();
-      assert.deepEqual(r.problems.map((p) => [p.code, p.seq]), [['Replayed', 4]]);
-      assert.equal(r.entries.length, 0);
-      // Batch 1 replayed onto a position b already holds: never even opened, nothing changes.
-      await storage.put(`users/${a.userId}/log/${batchId({ deviceId: a.deviceId, seq: 1, time: Date.now() + 5, kind: 'entries' })}`, original.get(1)!);
-      // The real batch 4 arrives beside the replayed copy and is the one applied.
-      await a.push(historyEntries('a', 5, 15));
-      r = await b.pull();
-      assert.deepEqual(r.problems.map((p) => p.code), ['Replayed'], 'the replayed copy is refused once more');
-      assert.deepEqual(ids(r.entries), ids(historyEntries('a', 5, 15)));
-      assert.deepEqual(ids(b.entries()), ids(historyEntries('a', 20)));
-      await Promise.all([a.close(), b.close(), storage.close()]);
-    });
+        // 3. Batch 1 replayed as the next batch of a (seq 4, a fresh time): refused as a replay.
+        const replayId = batchId({ deviceId: a.deviceId, seq: 4, time: Date.now(), kind: 'entries' });
+        await placeBatch(storage, a.userId, replayId, original.get(1)!, form);
+        r = await b.pull();
+        assert.deepEqual(r.problems.map((p) => [p.code, p.seq]), [['Replayed', 4]], 'a replay');
+        assert.equal(r.entries.length, 0, 'nothing imported');
+        // Batch 1 replayed onto a position b already holds: never even opened, nothing changes.
+        await placeBatch(storage, a.userId, batchId({ deviceId: a.deviceId, seq: 1, time: Date.now() + 5, kind: 'entries' }), original.get(1)!, form);
+        // The real batch 4 arrives beside the replayed copy and is the one applied.
+        await a.push(entries(5, 15));
+        r = await b.pull();
+        assert.deepEqual(r.problems.map((p) => p.code), ['Replayed'], 'the replayed copy is refused once more');
+        assert.deepEqual(ids(r.entries), ids(entries(5, 15)), 'the real batch 4 is imported');
+        assert.deepEqual(ids(b.entries()), ids(entries(20)), 'everything, once');
+        await Promise.all([a.close(), b.close(), storage.close()]);
+      });
+    }
 
     it('no stored object or key contains a command, directory, id or host in clear text', async () => {
       const url = await target.newBucket('sync-opaque');
@@ -210,7 +279,7 @@ for (const target of TARGETS) {
 
     it('compaction: of two compactors one wins, entries written meanwhile survive, read batches are collected', async () => {
       const url = await target.newBucket('sync-compact');
-      const storage = openStorage(url);
+      const storage = target.openRaw(url);
       const { client: a, secret } = await initDevice(url);
       const b = await joinDevice(url, secret);
       const c = await joinDevice(url, secret);
@@ -261,7 +330,7 @@ for (const target of TARGETS) {
 
     it('a held lease is respected until it expires, then taken over', async () => {
       const url = await target.newBucket('sync-lease');
-      const storage = openStorage(url);
+      const storage = target.openRaw(url);
       const { client: a } = await initDevice(url);
       await a.push(historyEntries('a', 3));
       const key = `users/${a.userId}/leases/compaction`;
@@ -309,7 +378,7 @@ for (const target of TARGETS) {
       await b.pull();
       // A device writing by hand through the backend: its batch 1 carries a time 10 minutes old.
       const keys = deriveKeys(parseSecret(secret));
-      const backend = new BucketBackend(openStorage(url));
+      const backend = target.openBackend(url);
       const late = 'a0a0a0a0a0a0a0a0';
       const put = async (seq: number, time: number, entries: SyncEntry[]) => {
         const position = { deviceId: late, seq, time, kind: 'entries' as const };
@@ -336,7 +405,7 @@ for (const target of TARGETS) {
 
     it('uninstall removes the device, its cursor and its local state; status lists the rest', async () => {
       const url = await target.newBucket('sync-uninstall');
-      const storage = openStorage(url);
+      const storage = target.openRaw(url);
       const { client: a, secret } = await initDevice(url, { deviceName: 'desk' });
       const b = await joinDevice(url, secret, { deviceName: 'laptop' });
       const status = await a.status();

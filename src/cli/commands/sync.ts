@@ -9,10 +9,12 @@ import { text } from 'node:stream/consumers';
 import type { RequestsUsed, SyncClient, SyncClientOptions } from '../../sync/index.js';
 import { EXIT } from '../exit-codes.js';
 import { note, printJson, printJsonLine, printLine, UsageError, type GlobalOptions } from '../output.js';
+import { registerSyncHistoryCommands } from './sync-history.js';
 
-interface SyncCliOptions extends GlobalOptions {
+export interface SyncCliOptions extends GlobalOptions {
   storage?: string;
   dir?: string;
+  config?: string;
   name?: string;
 }
 
@@ -21,23 +23,33 @@ const syncLib = () => import('../../sync/index.js');
 export const SYNC_URL_ENV = 'OFFSITE_SYNC_URL';
 export const SYNC_DIR_ENV = 'OFFSITE_SYNC_DIR';
 
-function defaultStateDir(): string {
-  const data = process.env.XDG_DATA_HOME || path.join(homedir(), '.local', 'share');
-  return path.join(data, 'offsite', 'sync');
+/** Shown in --help without loading the sync library. */
+function defaultStateDirText(): string {
+  return path.join(process.env.XDG_DATA_HOME || path.join(homedir(), '.local', 'share'), 'offsite', 'sync');
 }
 
-function clientOptions(g: SyncCliOptions): SyncClientOptions {
-  const storageUrl = g.storage ?? process.env[SYNC_URL_ENV];
+/**
+ * The client's options from, in increasing precedence: the config file (--config,
+ * $OFFSITE_SYNC_CONFIG, else ~/.config/offsite/sync.toml if it exists), the OFFSITE_SYNC_*
+ * variables, and --storage / --dir. With no backend named, a joined device uses the one saved
+ * in its state.
+ */
+export async function clientOptions(g: SyncCliOptions): Promise<SyncClientOptions> {
+  const { readSyncConfigFile, syncConfigFromEnv, mergeSyncConfigs, resolveSyncBackend, defaultSyncStateDir } = await syncLib();
+  const config = mergeSyncConfigs(readSyncConfigFile(g.config).config, syncConfigFromEnv(), g.storage ? { url: g.storage } : {});
+  const backend = resolveSyncBackend(config);
   return {
-    stateDir: g.dir ?? process.env[SYNC_DIR_ENV] ?? defaultStateDir(),
-    ...(storageUrl ? { storageUrl } : {}),
+    stateDir: g.dir ? path.resolve(g.dir) : (config.stateDir ?? defaultSyncStateDir()),
+    ...(backend ? { storageUrl: backend.url } : {}),
+    ...(backend?.credentials ? { credentials: backend.credentials } : {}),
+    ...(backend?.token ? { token: backend.token } : {}),
     ...(g.name ? { deviceName: g.name } : {}),
   };
 }
 
-async function withClient<T>(g: SyncCliOptions, fn: (client: SyncClient) => Promise<T>): Promise<T> {
+export async function withClient<T>(g: SyncCliOptions, fn: (client: SyncClient) => Promise<T>): Promise<T> {
   const { SyncClient } = await syncLib();
-  const client = await SyncClient.open(clientOptions(g));
+  const client = await SyncClient.open(await clientOptions(g));
   try {
     return await fn(client);
   } finally {
@@ -45,13 +57,13 @@ async function withClient<T>(g: SyncCliOptions, fn: (client: SyncClient) => Prom
   }
 }
 
-function requestsText(r: RequestsUsed): string {
+export function requestsText(r: RequestsUsed): string {
   const ops = Object.entries(r.byOperation).map(([op, n]) => `${op} ${n}`);
   return `${r.total} request${r.total === 1 ? '' : 's'}${ops.length > 0 ? ` (${ops.join(', ')})` : ''}`;
 }
 
 /** JSON lines from a file or stdin; blank lines are skipped. */
-async function readJsonLines(file: string): Promise<unknown[]> {
+export async function readJsonLines(file: string): Promise<unknown[]> {
   const raw = file === '-' ? await text(process.stdin) : await readFile(file, 'utf8').catch(() => {
     throw new UsageError(`${file}: cannot read it (give a JSON-lines file, or - for standard input)`);
   });
@@ -71,8 +83,9 @@ export function registerSyncCommands(program: Command): void {
   const group = program
     .command('sync')
     .description('end-to-end-encrypted sync of JSON records (e.g. shell history) between devices through a bucket')
-    .option('--storage <url>', `the bucket, for init and join (default: $${SYNC_URL_ENV}); later commands use the one saved in the state`)
-    .option('--dir <path>', `this device's state directory (default: $${SYNC_DIR_ENV}, else ${defaultStateDir()})`);
+    .option('--storage <url>', `the backend, for init and join: a directory, s3://bucket/prefix?region=…, or http(s)://host:port of "offsite serve" (default: $${SYNC_URL_ENV} or the config file); later commands use the one saved in the state`)
+    .option('--dir <path>', `this device's state directory (default: $${SYNC_DIR_ENV}, state_dir in the config file, else ${defaultStateDirText()})`)
+    .option('--config <file>', 'sync config file (default: $OFFSITE_SYNC_CONFIG, else ~/.config/offsite/sync.toml if it exists)');
   group.addHelpText(
     'after',
     `
@@ -82,6 +95,14 @@ Examples:
   echo '{"id":"a1","command":"make test","cwd":"/src","exitCode":0}' | offsite sync push
   offsite sync pull
   offsite sync delete a1
+  offsite sync migrate --to http://127.0.0.1:8787      (OFFSITE_SYNC_TOKEN: the server's token)
+
+Configuration (flags > environment > config file):
+  OFFSITE_SYNC_URL, or OFFSITE_SYNC_BACKEND=s3|http|local with OFFSITE_SYNC_BUCKET, _REGION,
+  _ENDPOINT, _PREFIX, _ACCESS_KEY_ID (s3) or _PATH (local); OFFSITE_SYNC_DIR; the same keys in
+  sync.toml (url, backend, bucket, region, endpoint, prefix, access_key_id, path, state_dir).
+  Secrets only from the environment: OFFSITE_SYNC_SECRET_ACCESS_KEY (or the AWS credential
+  chain) and OFFSITE_SYNC_TOKEN (kept 0600 in the state directory by init, join and migrate).
 
 The secret is kept in the state directory (a 0600 file) and never uploaded; the bucket sees only
 ciphertext. See docs/sync.md.`,
@@ -94,7 +115,7 @@ ciphertext. See docs/sync.md.`,
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<SyncCliOptions>();
       const { SyncClient } = await syncLib();
-      const { client, secret, requests } = await SyncClient.init(clientOptions(g));
+      const { client, secret, requests } = await SyncClient.init(await clientOptions(g));
       await client.close();
       if (g.json) {
         printJson({ secret, userId: client.userId, deviceId: client.deviceId, stateDir: client.stateDir, requests });
@@ -116,7 +137,7 @@ ciphertext. See docs/sync.md.`,
       const g = cmd.optsWithGlobals<SyncCliOptions>();
       const secret = secretArg === '-' ? (await text(process.stdin)).trim() : secretArg;
       const { SyncClient } = await syncLib();
-      const r = await SyncClient.join(secret, clientOptions(g));
+      const r = await SyncClient.join(secret, await clientOptions(g));
       await r.client.close();
       if (g.json) printJson({ deviceId: r.client.deviceId, entries: r.entries, seconds: r.seconds, requests: r.requests, stateDir: r.client.stateDir });
       else printLine(`joined as device ${r.client.deviceId}: ${r.entries} entries in ${r.seconds.toFixed(2)} s, ${requestsText(r.requests)}`);
@@ -208,10 +229,50 @@ ciphertext. See docs/sync.md.`,
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<SyncCliOptions>();
       const { SyncClient } = await syncLib();
-      const client = await SyncClient.open(clientOptions(g));
+      const client = await SyncClient.open(await clientOptions(g));
       const { deviceId, stateDir } = client;
       await client.uninstall();
       if (g.json) printJson({ deviceId, removed: true, stateDir });
       else note(`device ${deviceId} removed; ${stateDir} deleted`);
     });
+  group
+    .command('migrate')
+    .description('move this device (and the account, if not there yet) to another backend, keeping every entry and deletion')
+    .requiredOption('--to <url>', 'the new backend: a directory, s3://bucket/prefix?region=…, or http(s)://host:port of "offsite serve"')
+    .addHelpText(
+      'after',
+      `
+Sends what is pending, reads what is new, copies the whole account (key check, devices,
+cursors, the newest snapshot, every log batch) byte for byte, checks that the new backend lists
+every batch, then uses it. The old backend is left as it was. Run it on every device: each run
+only adds what is missing. For a server give its token in OFFSITE_SYNC_TOKEN; S3 credentials
+come from the environment or the AWS credential chain.
+
+Examples:
+  offsite sync migrate --to 's3://my-bucket/sync?region=eu-west-1'
+  OFFSITE_SYNC_TOKEN=$(cat serve-token) offsite sync migrate --to http://10.0.0.5:8787`,
+    )
+    .action(async (o: { to: string }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<SyncCliOptions>();
+      const { mergeSyncConfigs, syncConfigFromEnv, resolveSyncBackend, readSyncConfigFile } = await syncLib();
+      // The target takes the secrets of the environment (S3 keys, a server token) like --storage would.
+      const target = resolveSyncBackend(mergeSyncConfigs(readSyncConfigFile(g.config).config, syncConfigFromEnv(), { url: o.to }))!;
+      const r = await withClient(g, (c) => c.migrate(target.url, { ...(target.token ? { token: target.token } : {}), ...(target.credentials ? { credentials: target.credentials } : {}) }));
+      if (g.json) {
+        printJson(r);
+        return;
+      }
+      const c = r.copy;
+      note(
+        `copied to ${r.to}: ${c.entryBatches} entry batches, ${c.deletionBatches} deletion batches, ${c.devices} device(s), ${c.cursors} cursor(s)` +
+          `${c.snapshotGeneration !== null ? `, snapshot ${c.snapshotGeneration}` : ''}${c.targetHadAccount ? ' (the account was there already: only what was missing)' : ''}`,
+      );
+      for (const x of c.refused) note(`not copied (fails authentication, ${x.code}): batch ${x.batchId}`);
+      note(`this device now uses ${r.to} (${r.entries} entries); requests: old backend ${requestsText(r.sourceRequests)}, new backend ${requestsText(r.targetRequests)}`);
+      const env = process.env[SYNC_URL_ENV];
+      if (env && env !== r.to) note(`note: ${SYNC_URL_ENV} still names ${env}: change it (or the config file), or it overrides the new backend`);
+      if (c.refused.length > 0) process.exitCode = EXIT.corrupted;
+    });
+
+  registerSyncHistoryCommands(group);
 }

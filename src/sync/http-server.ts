@@ -1,0 +1,313 @@
+// The sync server behind `offsite serve`: a thin RPC shell over a BucketBackend on one Storage.
+// Every endpoint takes one SyncBackend call's request as its JSON body and answers with the
+// call's result, so the server adds no behaviour of its own: it sees exactly what a bucket
+// would (sealed data, random or derived ids), holds no key, and cannot read an entry. What it
+// adds is a door: a bearer token on every route, JSON-schema checked bodies, and errors as
+// JSON `{code, message}` the HttpBackend turns back into the same SyncError or StorageError.
+// Fastify is loaded when a server is made: every other sync command (a shell hook runs one per
+// command) starts without it.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { isStorageError, openStorage, type Storage } from '../storage/index.js';
+import { BucketBackend } from './bucket.js';
+import { isSyncError, SyncError, type SyncErrorCode } from './errors.js';
+import type { CallOptions, SyncBackend } from './types.js';
+
+/** Room for a compacted snapshot of far more than 100,000 entries (one is ~2 MB of base64). */
+export const DEFAULT_SYNC_BODY_LIMIT = 64 * 1024 * 1024;
+export const DEFAULT_SYNC_PORT = 8787;
+export const DEFAULT_SYNC_HOST = '127.0.0.1';
+/** A shorter token is refused: it could be guessed. The generated one is 43 characters. */
+export const MIN_TOKEN_LENGTH = 16;
+export const SYNC_API_PREFIX = '/api/v1';
+
+export interface SyncServerOptions {
+  /** Where everything is stored (the server never closes it: its opener does). */
+  storage: Storage;
+  /** The bearer token every request must carry (at least 16 characters). */
+  token: string;
+  /** Largest request body accepted. Default 64 MiB. */
+  bodyLimitBytes?: number;
+  /**
+   * Request logs (pino, JSON lines on stderr): method, URL, status, time. Headers are never
+   * logged, so the token never is. Default off.
+   */
+  logger?: boolean;
+}
+
+type Schema = Record<string, unknown>;
+const str = (maxLength = 256): Schema => ({ type: 'string', maxLength });
+// Sealed data is bounded by the body limit; the backend checks it is base64.
+const sealed: Schema = { type: 'string' };
+const seqRecord: Schema = { type: 'object', additionalProperties: { type: 'number' } };
+const leaseName: Schema = { type: 'string', enum: ['compaction'] };
+const device = { userId: str(), deviceId: str() };
+const object = (properties: Record<string, Schema>, required: string[]): Schema => ({ type: 'object', additionalProperties: false, required, properties });
+const batch = object({ deviceId: str(), seq: { type: 'number' }, time: { type: 'number' }, kind: str(32), data: sealed }, ['deviceId', 'seq', 'time', 'kind', 'data']);
+const ref = ['userId', 'deviceId'];
+
+/**
+ * The endpoints under /api/v1 and the SyncBackend call each one makes. The schemas check JSON
+ * types and shapes only; ids, ranges and base64 are checked by the backend itself, so a bad
+ * value gives the same SyncError (InvalidEntry...) through HTTP as against a bucket.
+ */
+const ROUTES: { path: string; body: Schema; call: (b: SyncBackend, req: never, opts: CallOptions) => Promise<unknown> }[] = [
+  { path: 'register', body: object({ ...device, device: sealed, keyCheck: sealed }, [...ref, 'device']), call: (b, r, o) => b.registerDevice(r, o) },
+  { path: 'submit', body: object({ ...device, batches: { type: 'array', items: batch } }, [...ref, 'batches']), call: (b, r, o) => b.submitEntries(r, o) },
+  {
+    path: 'query',
+    body: object({ ...device, cursor: { type: ['string', 'null'], maxLength: 256 }, afterBatchId: str(), known: seqRecord }, [...ref, 'known']),
+    call: (b, r, o) => b.queryEntries(r, o),
+  },
+  { path: 'bootstrap', body: object({ ...device, keyCheck: { type: 'boolean' }, newerThan: { type: 'number' } }, ref), call: (b, r, o) => b.bootstrap(r, o) },
+  { path: 'add-deletion-request', body: object({ ...device, batch }, [...ref, 'batch']), call: (b, r, o) => b.addDeletionRequest(r, o) },
+  { path: 'get-deletion-requests', body: object({ ...device, known: seqRecord }, ref), call: (b, r, o) => b.getDeletionRequests(r, o) },
+  { path: 'uninstall', body: object(device, ref), call: (b, r, o) => b.uninstall(r, o) },
+  { path: 'devices', body: object({ userId: str() }, ['userId']), call: (b, r, o) => b.listDevices(r, o) },
+  { path: 'publish-cursor', body: object({ ...device, cursor: sealed }, [...ref, 'cursor']), call: (b, r, o) => b.publishCursor(r, o) },
+  {
+    path: 'lease/acquire',
+    body: object({ ...device, name: leaseName, ttlMs: { type: 'number' }, now: { type: 'number' } }, [...ref, 'name', 'ttlMs', 'now']),
+    call: (b, r, o) => b.acquireLease(r, o),
+  },
+  { path: 'lease/release', body: object({ ...device, name: leaseName, token: str(1024) }, [...ref, 'name', 'token']), call: (b, r, o) => b.releaseLease(r, o) },
+  { path: 'snapshot', body: object({ ...device, generation: { type: 'number' }, data: sealed }, [...ref, 'generation', 'data']), call: (b, r, o) => b.putSnapshot(r, o) },
+  {
+    path: 'collect-garbage',
+    body: object({ ...device, through: seqRecord, keepSnapshotsFrom: { type: 'number' } }, [...ref, 'through', 'keepSnapshotsFrom']),
+    call: (b, r, o) => b.collectGarbage(r, o),
+  },
+];
+
+/** The HTTP status of each SyncError code the backend can throw (others: 400). */
+const SYNC_STATUS: Partial<Record<SyncErrorCode, number>> = {
+  Conflict: 409,
+  MissingBatch: 409,
+  InvalidEntry: 400,
+  UnsupportedSyncFormat: 400,
+  Unauthorized: 401,
+};
+
+/** An error body: what the HttpBackend turns back into an error of the same code. */
+export interface SyncServerError {
+  code: string;
+  message: string;
+  key?: string;
+}
+
+/**
+ * A Fastify instance serving the sync API over `storage` (not listening yet: call listen).
+ * Routes: POST /api/v1/{register, submit, query, bootstrap, add-deletion-request,
+ * get-deletion-requests, uninstall, devices, publish-cursor, lease/acquire, lease/release,
+ * snapshot, collect-garbage}, and GET or POST /api/v1/ping. See docs/sync-server.md.
+ */
+export async function createSyncServer(opts: SyncServerOptions): Promise<FastifyInstance> {
+  const { default: Fastify } = await import('fastify');
+  checkToken(opts.token);
+  const expected = digest(opts.token);
+  const backend = new BucketBackend(opts.storage);
+  const app = Fastify({
+    bodyLimit: opts.bodyLimitBytes ?? DEFAULT_SYNC_BODY_LIMIT,
+    // Idle keep-alive connections are closed by close(); requests in flight finish first.
+    forceCloseConnections: 'idle',
+    // Bodies are checked as sent: nothing coerced ("1" stays a string), nothing dropped.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    logger: opts.logger
+      ? {
+          level: 'info',
+          stream: process.stderr,
+          // Only these fields of a request are logged: never its headers (the token is one).
+          serializers: { req: (req: { method?: string; url?: string }) => ({ method: req.method, url: req.url }) },
+          redact: ['req.headers', 'headers', 'authorization'],
+        }
+      : false,
+  });
+
+  app.addHook('onRequest', async (req, reply) => {
+    if (authorized(req.headers.authorization, expected)) return;
+    void reply
+      .code(401)
+      .header('www-authenticate', 'Bearer realm="offsite"')
+      .send({ code: 'Unauthorized', message: 'missing or wrong token: send "Authorization: Bearer TOKEN" with the token of `offsite serve`' } satisfies SyncServerError);
+    return reply;
+  });
+
+  app.setErrorHandler((error: FastifyError, req, reply) => {
+    const { status, body } = errorResponse(error, req);
+    if (status >= 500 && !isStorageError(error)) {
+      if (opts.logger) req.log.error({ err: error }, 'unexpected error');
+      else process.stderr.write(`offsite serve: unexpected error on ${req.method} ${req.url}: ${error.stack ?? String(error)}\n`);
+    }
+    void reply.code(status).send(body);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ code: 'NotFound', message: `no endpoint ${req.method} ${req.url.split('?')[0]}: the endpoints are POST ${SYNC_API_PREFIX}/… (see docs/sync-server.md)` } satisfies SyncServerError);
+  });
+
+  const ping = async (req: FastifyRequest, reply: FastifyReply) => backend.ping(callOptions(req, reply));
+  app.get(`${SYNC_API_PREFIX}/ping`, ping);
+  app.post(`${SYNC_API_PREFIX}/ping`, ping);
+  for (const route of ROUTES) {
+    app.post(`${SYNC_API_PREFIX}/${route.path}`, { schema: { body: route.body } }, async (req, reply) => {
+      // A call without a result (uninstall, publish-cursor, ...) answers {}.
+      return (await route.call(backend, req.body as never, callOptions(req, reply))) ?? {};
+    });
+  }
+  return app;
+}
+
+/** The storage work of a request is aborted when its client goes away before the answer. */
+function callOptions(_req: FastifyRequest, reply: FastifyReply): CallOptions {
+  const ac = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) ac.abort(new Error('the client closed the connection'));
+  });
+  return { signal: ac.signal };
+}
+
+function errorResponse(error: FastifyError, req: FastifyRequest): { status: number; body: SyncServerError } {
+  if (isSyncError(error)) {
+    return { status: SYNC_STATUS[error.code] ?? 400, body: { code: error.code, message: error.message, ...(error.key === undefined ? {} : { key: error.key }) } };
+  }
+  if (isStorageError(error)) {
+    // The server's own storage failed: a gateway error, retried by the client if transient.
+    return { status: error.code === 'Transient' ? 503 : 502, body: { code: error.code, message: `the server's storage: ${error.message}` } };
+  }
+  if (error.validation) {
+    return { status: 400, body: { code: 'BadRequest', message: `${req.url}: ${error.message} (is the client an Offsite of the same version?)` } };
+  }
+  const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    // Fastify's own refusals: a body too large, not JSON, a wrong content type.
+    return { status, body: { code: 'BadRequest', message: `${req.url}: ${error.message}` } };
+  }
+  return { status: 500, body: { code: 'ServerError', message: 'internal server error (see the server log)' } };
+}
+
+function digest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+/** Compares digests (equal length) in constant time, so the answer's timing tells nothing. */
+function authorized(header: string | undefined, expected: Buffer): boolean {
+  const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
+  return m !== null && timingSafeEqual(digest(m[1]!), expected);
+}
+
+function checkToken(token: string): void {
+  if (typeof token !== 'string' || token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
+    throw new SyncError('Unauthorized', `a sync server token is at least ${MIN_TOKEN_LENGTH} visible ASCII characters, no spaces (a generated token file has 43)`);
+  }
+}
+
+/** Whether `host` only accepts connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+/** $XDG_CONFIG_HOME/offsite/serve-token, else ~/.config/offsite/serve-token. */
+export function defaultServeTokenFile(): string {
+  const config = process.env.XDG_CONFIG_HOME || path.join(homedir(), '.config');
+  return path.join(config, 'offsite', 'serve-token');
+}
+
+export interface ServeToken {
+  token: string;
+  /** The file it came from (undefined when given directly). */
+  file?: string;
+  /** The file did not exist and was created with a new random token. */
+  created: boolean;
+}
+
+/**
+ * The server's token: `token` when given (from OFFSITE_SERVE_TOKEN), else the content of `file`.
+ * A missing file is created (its directory 0700, the file 0600) with 32 random bytes, base64url.
+ * A file readable by group or others is refused: anyone who can read it can use the server.
+ */
+export async function resolveServeToken(opts: { token?: string; file: string }): Promise<ServeToken> {
+  if (opts.token !== undefined && opts.token !== '') {
+    checkToken(opts.token);
+    return { token: opts.token, created: false };
+  }
+  const file = path.resolve(opts.file);
+  let created = false;
+  try {
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await writeFile(file, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
+    await chmod(file, 0o600);
+    created = true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SyncError('Unauthorized', `cannot create the token file ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  const info = await stat(file);
+  if ((info.mode & 0o077) !== 0) {
+    throw new SyncError('Unauthorized', `the token file ${file} is readable by other users (mode ${(info.mode & 0o777).toString(8)}): run chmod 600 ${file}`);
+  }
+  const token = (await readFile(file, 'utf8')).trim();
+  if (token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
+    throw new SyncError('Unauthorized', `the token file ${file} must hold one token of at least ${MIN_TOKEN_LENGTH} characters (delete it to have a new one generated)`);
+  }
+  return { token, file, created };
+}
+
+export interface ServeSyncOptions {
+  /** A storage URL for openStorage: a directory or s3://... */
+  storageUrl: string;
+  token: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8787; 0 picks a free port. */
+  port?: number;
+  bodyLimitBytes?: number;
+  logger?: boolean;
+}
+
+export interface RunningSyncServer {
+  /** The address to give clients, as http://HOST:PORT. */
+  url: string;
+  /** The storage's URL (no credentials: they never are in one). */
+  storageUrl: string;
+  /** Whether only this machine can connect. */
+  loopback: boolean;
+  /** Stops accepting, lets requests in flight finish, closes the storage. */
+  close(): Promise<void>;
+}
+
+/** Opens the storage, checks it answers, and serves the sync API on host:port. */
+export async function serveSync(opts: ServeSyncOptions): Promise<RunningSyncServer> {
+  const storage = openStorage(opts.storageUrl);
+  try {
+    await new BucketBackend(storage).ping(); // wrong credentials or no bucket: fail now, not at the first client
+    const app = await createSyncServer({ storage, token: opts.token, ...(opts.bodyLimitBytes ? { bodyLimitBytes: opts.bodyLimitBytes } : {}), ...(opts.logger ? { logger: true } : {}) });
+    const host = opts.host ?? DEFAULT_SYNC_HOST;
+    try {
+      await app.listen({ host, port: opts.port ?? DEFAULT_SYNC_PORT });
+    } catch (e) {
+      await app.close();
+      throw e;
+    }
+    const addr = app.server.address() as AddressInfo;
+    const shown = addr.family === 'IPv6' || addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+    return {
+      url: `http://${shown}:${addr.port}`,
+      storageUrl: storage.url,
+      loopback: isLoopbackHost(addr.address),
+      close: async () => {
+        try {
+          await app.close();
+        } finally {
+          await storage.close();
+        }
+      },
+    };
+  } catch (e) {
+    await storage.close();
+    throw e;
+  }
+}
