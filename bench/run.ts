@@ -1,12 +1,12 @@
 // The bench itself, given a running S3 target (scripts/run-bench.mjs starts RGW and calls this):
 // make the source file, time every tool, print the table and targets, save the JSON.
-// Knobs (environment): BENCH_SCENARIOS (large-file,archive-tree,sqlite-backup), BENCH_SIZE_MIB (1024), BENCH_RUNS (3),
+// Knobs (environment): BENCH_SCENARIOS (large-file,archive-tree,sqlite-backup,sync-cost), BENCH_SIZE_MIB (1024), BENCH_RUNS (3),
 // BENCH_TOOLS (offsite,aws-cli,rclone), BENCH_TREE_MIB (2048), BENCH_TREE_FILES (20000),
 // BENCH_TREE_TOOLS (offsite,tar-aws,rclone,restic), BENCH_SCRATCH_DIR (the OS temp dir),
 // BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY (Offsite options, large-file); sqlite-backup:
 // BENCH_SQLITE_MIB (1024), BENCH_SQLITE_TOOLS (offsite,sqlite3-backup,sqlite3-backup-paused,
 // sqlite3-vacuum-into), BENCH_SQLITE_WRITER_ROWS (500 rows/s), BENCH_SQLITE_PEER_TIMEOUT (180 s),
-// BENCH_IDLE_SECONDS (600).
+// BENCH_IDLE_SECONDS (600); sync-cost: BENCH_SYNC_LIVE_ROUNDS (5 entries pushed and pulled on RGW).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -19,6 +19,7 @@ import { checkTargets, formatTable, formatTargets, summarise } from './report.js
 import { largeFile, SCENARIO } from './scenarios/large-file.js';
 import * as tree from './scenarios/archive-tree.js';
 import * as sqlite from './scenarios/sqlite-backup.js';
+import * as syncCost from './scenarios/sync-cost.js';
 import { BenchBucket } from './target.js';
 import { BenchFailure, type Measurement, type S3Target } from './types.js';
 
@@ -48,7 +49,7 @@ export interface BenchEnvironment {
   server: string;
 }
 
-const SCENARIOS = ['large-file', tree.SCENARIO, sqlite.SCENARIO];
+const SCENARIOS = ['large-file', tree.SCENARIO, sqlite.SCENARIO, syncCost.SCENARIO];
 
 export async function runBench({ target, server }: BenchEnvironment): Promise<void> {
   const scenarios = (process.env.BENCH_SCENARIOS || SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -61,6 +62,7 @@ export async function runBench({ target, server }: BenchEnvironment): Promise<vo
     if (scenarios.includes('large-file')) await runLargeFile(target, server, bucket, scratchDir);
     if (scenarios.includes(tree.SCENARIO)) await runArchiveTree(target, server, bucket, scratchDir);
     if (scenarios.includes(sqlite.SCENARIO)) await runSqliteBackup(target, server, bucket, scratchDir);
+    if (scenarios.includes(syncCost.SCENARIO)) await runSyncCost(target, server, bucket, scratchDir);
   } finally {
     bucket.close();
     rmSync(scratchDir, { recursive: true, force: true });
@@ -205,4 +207,27 @@ async function runSqliteBackup(target: S3Target, server: string, bucket: BenchBu
   } finally {
     for (const suffix of ['', '-wal', '-shm']) rmSync(`${dbFile}${suffix}`, { force: true });
   }
+}
+
+async function runSyncCost(target: S3Target, server: string, bucket: BenchBucket, scratchDir: string): Promise<void> {
+  const liveRounds = positiveInt('BENCH_SYNC_LIVE_ROUNDS', 5);
+  const result = await syncCost.syncCost({ target, bucket, scratchDir, liveRounds, log });
+  const targets = syncCost.checkSyncCostTargets(result);
+  const date = new Date();
+  const machine = machineInfo();
+  const s = result.schedule;
+  console.log(`\nOffsite bench, ${syncCost.SCENARIO}: a simulated day of ${s.commands} commands on ${s.devices.length} devices (${s.devices.map((d) => `${d.host} ${d.commands}`).join(', ')}), ${s.dayStart.slice(11, 16)}-${s.dayEnd.slice(11, 16)} UTC, a pull every 5 min per device (${s.pullsPerDay} pulls), ${date.toISOString()}`);
+  console.log(`simulated in ${result.simulationSeconds.toFixed(1)} s over the local adapter with a simulated clock (bench/sync-cost/counting-storage.ts); client: ${machine.cpus} cores, Node ${machine.node}`);
+  console.log(syncCost.describePrices());
+  console.log(syncCost.describeClient());
+  console.log("requests per day (setup before the day not included); \"seed, issue's model\" = PUT entry + PUT a copy per other device, LIST inbox + GET + DELETE each; \"seed, as coded\" adds the seed code's GET devices.json and LISTs of dump_requests/ and deletions/ per push and per pull\n");
+  console.log(syncCost.formatCostTable(result));
+  console.log('\nlatency = simulated time from a push to the first pull of each other device that returned the entry (minutes:seconds)\n');
+  console.log(syncCost.formatDetailTable(result));
+  console.log(`\nreal S3 target: ${server}; two devices, the other device pulls right after each push\n`);
+  console.log(syncCost.formatLiveTable(result.live));
+  console.log(`empty pulls on RGW: ${result.live.emptyPullRequests.join(', ')} request(s), ${result.live.emptyPullMs.map((x) => x.toFixed(0)).join(', ')} ms`);
+  console.log('\ntargets');
+  console.log(formatTargets(targets));
+  saveResult(syncCost.SCENARIO, date, { date: date.toISOString(), scenario: syncCost.SCENARIO, server, machine, prices: syncCost.describePrices(), ...result, targets });
 }
