@@ -13,6 +13,7 @@ import { compact, type CompactOptions, type CompactResult } from './compaction.j
 import { deriveKeys, open, seal } from './crypto.js';
 import {
   countingRequests,
+  requestsBetween,
   DEFAULT_BATCHING,
   DEFAULT_COMPACTION,
   DEFAULT_CURSOR_PUBLISH_INTERVAL_MS,
@@ -30,7 +31,6 @@ import {
 import { readServerToken, removeServerToken, saveServerToken, backendKindOfUrl } from './config.js';
 import { SyncError } from './errors.js';
 import { copyAccount, type CopyAccountResult } from './migrate.js';
-import type { RequestStats } from '../storage/index.js';
 import { HttpBackend, SYNC_TOKEN_ENV } from './http-backend.js';
 import { mergeSnapshotCovering, readNewBatches, sweepLog, type SyncProblem } from './reader.js';
 import { formatSecret, generateSecret, parseSecret } from './secret.js';
@@ -362,9 +362,11 @@ export class SyncClient {
       ctx.state.setMeta({ storageUrl: toUrl, cursor: null });
       keepServerToken(ctx.state.dir, toUrl, opts.token);
       if (ownedOld) await old.close();
+      const published = ctx.state.get('cursorPublishedAt');
       await this.pullOnce({ allowCompaction: false });
-      await publishCursor(ctx);
-      return { from, to: toUrl, copy, sourceRequests, targetRequests: requestsSince(targetBefore, target.requestStats()), entries: ctx.state.entryCount() };
+      // The new backend needs this device's read position (else it holds back collection there).
+      if (ctx.state.get('cursorPublishedAt') === published) await publishCursor(ctx);
+      return { from, to: toUrl, copy, sourceRequests, targetRequests: requestsBetween(targetBefore, target.requestStats()), entries: ctx.state.entryCount() };
     } finally {
       if (!switched && opts.backend === undefined) await target.close();
     }
@@ -444,13 +446,4 @@ function entryBody(entry: unknown, index: number): { id: string; body: string } 
 function keepServerToken(stateDir: string, url: string, token: string | undefined): void {
   const t = token ?? process.env[SYNC_TOKEN_ENV];
   if (backendKindOfUrl(url) === 'http' && t) saveServerToken(stateDir, t);
-}
-
-function requestsSince(before: RequestStats, after: RequestStats): RequestsUsed {
-  const byOperation: Record<string, number> = {};
-  for (const [op, n] of Object.entries(after.requests)) {
-    const delta = n - (before.requests[op] ?? 0);
-    if (delta > 0) byOperation[op] = delta;
-  }
-  return { total: after.totalRequests - before.totalRequests, byOperation };
 }

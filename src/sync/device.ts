@@ -121,12 +121,17 @@ export async function countingRequests<T>(ctx: DeviceContext, fn: () => Promise<
 }
 
 function measure(ctx: DeviceContext, before: RequestStats, addToTotals: boolean): RequestsUsed {
-  const after = ctx.backend.requestStats();
+  const used = requestsBetween(before, ctx.backend.requestStats());
+  if (addToTotals && ctx.state.isOpen) ctx.state.addRequests(used.byOperation);
+  return used;
+}
+
+/** The requests made between two readings of one backend's counters. */
+export function requestsBetween(before: RequestStats, after: RequestStats): RequestsUsed {
   const byOperation: Record<string, number> = {};
   for (const [op, n] of Object.entries(after.requests)) {
     const delta = n - (before.requests[op] ?? 0);
     if (delta > 0) byOperation[op] = delta;
   }
-  if (addToTotals && ctx.state.isOpen) ctx.state.addRequests(byOperation);
   return { total: after.totalRequests - before.totalRequests, byOperation };
 }
