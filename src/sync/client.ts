@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { openStorage } from '../storage/index.js';
 import { BucketBackend } from './bucket.js';
 import { calibratedOffset, CLOCK_CORRECTION_THRESHOLD_MS } from './clock.js';
-import { compact, type CompactOptions, type CompactResult } from './compaction.js';
+import { compact, recentSnapshotSuffices, type CompactOptions, type CompactResult } from './compaction.js';
 import { deriveKeys, open, seal } from './crypto.js';
 import {
   countingRequests,
@@ -294,11 +294,18 @@ export class SyncClient {
       if (outcome.applied > 0 && (lastPublished === null || serverNow(ctx) - lastPublished >= ctx.cursorPublishIntervalMs)) await publishCursor(ctx);
       let compaction: CompactResult | undefined;
       if (opts.allowCompaction && ctx.compaction.auto && outcome.applied > 0 && ctx.state.get('batchesSinceSnapshot') >= ctx.compaction.everyBatches) {
-        const swept = await sweepLog(ctx);
-        outcome.added.push(...swept.added);
-        outcome.deleted.push(...swept.deleted);
-        outcome.problems = swept.problems; // a view of the whole log replaces the incremental one
-        compaction = await compact(ctx);
+        const recent = await recentSnapshotSuffices(ctx);
+        if (recent) {
+          outcome.added.push(...recent.merged.added);
+          outcome.deleted.push(...recent.merged.deleted);
+          compaction = recent.result;
+        } else {
+          const swept = await sweepLog(ctx);
+          outcome.added.push(...swept.added);
+          outcome.deleted.push(...swept.deleted);
+          outcome.problems = swept.problems; // a view of the whole log replaces the incremental one
+          compaction = await compact(ctx);
+        }
       }
       return { outcome, compaction };
     });

@@ -7,6 +7,7 @@
 import { sealJson } from './crypto.js';
 import { deviceRef, openCursor, openSnapshot, publishCursor, serverNow, type DeviceContext } from './device.js';
 import { isSyncError } from './errors.js';
+import type { ApplyResult } from './state.js';
 
 export interface CompactOptions {
   /** Called after the snapshot is built and before it is written (tests write entries here). */
@@ -25,6 +26,24 @@ export type CompactResult =
       staleDevices: string[];
     }
   | { compacted: false; reason: string; holder?: string };
+
+/**
+ * Before an automatic compaction: if another device wrote a snapshot since this one's, merge it;
+ * when it already covers all but a few of the batches this device holds (under half of
+ * `everyBatches`), a snapshot of ours would repeat it, so none is written and the count of
+ * batches since a snapshot starts from that one. Without this every device compacts after its
+ * own count, one after the other, each writing nearly the same snapshot.
+ */
+export async function recentSnapshotSuffices(ctx: DeviceContext): Promise<{ result: CompactResult; merged: ApplyResult } | undefined> {
+  const latest = await ctx.backend.bootstrap({ ...deviceRef(ctx), newerThan: ctx.state.get('snapshotGeneration') });
+  if (!latest.snapshot) return undefined;
+  const content = openSnapshot(ctx, latest.snapshot);
+  const merged = ctx.state.mergeSnapshot(content, latest.snapshot.generation);
+  const uncovered = Object.entries(ctx.state.known()).reduce((n, [device, seq]) => n + Math.max(0, seq - (content.frontier[device] ?? 0)), 0);
+  if (uncovered >= ctx.compaction.everyBatches / 2) return undefined;
+  ctx.state.setMeta({ batchesSinceSnapshot: uncovered });
+  return { result: { compacted: false, reason: `snapshot ${latest.snapshot.generation}, written by another device, already holds all but ${uncovered} of the batches here` }, merged };
+}
 
 export async function compact(ctx: DeviceContext, opts: CompactOptions = {}): Promise<CompactResult> {
   const lease = await ctx.backend.acquireLease({ ...deviceRef(ctx), name: 'compaction', ttlMs: ctx.compaction.leaseTtlMs, now: serverNow(ctx) });
