@@ -22,11 +22,12 @@ export interface TargetCheck {
   value: string;
 }
 
-const median = (xs: number[]) => {
+/** The median (the mean of the two middle values for an even count). */
+export function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
+}
 
 export function summarise(rows: Measurement[]): SummaryRow[] {
   const groups = new Map<string, Measurement[]>();

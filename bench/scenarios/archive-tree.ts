@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runMeasured, runQuiet, type Command } from '../measure.js';
 import { AWS_BIN, awsEnv, cleanEnv, RCLONE_BIN, rcloneSetup, RESTIC_BIN, versionOf, withNodeOnPath } from '../peers.js';
+import { median } from '../report.js';
 import type { BenchBucket } from '../target.js';
 import type { Measurement, S3Target } from '../types.js';
 
@@ -207,12 +208,6 @@ export interface TreeSummaryRow {
   peakRssMb: number;
   allSeconds: number[];
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 export function summariseTree(rows: Measurement[]): TreeSummaryRow[] {
   const names = [...new Set(rows.map((r) => r.tool))];

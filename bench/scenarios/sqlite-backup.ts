@@ -29,7 +29,7 @@ import Database from 'better-sqlite3';
 import type { BackupRunResult } from '../../src/backup/jobs/index.js';
 import { runMeasured, runQuiet, sha256File, type Command } from '../measure.js';
 import { AWS_BIN, awsEnv, cleanEnv, versionOf, withNodeOnPath } from '../peers.js';
-import { formatColumns, type TargetCheck } from '../report.js';
+import { formatColumns, median, type TargetCheck } from '../report.js';
 import type { BenchBucket } from '../target.js';
 import { BenchFailure, type Measurement, type S3Target } from '../types.js';
 
@@ -773,12 +773,6 @@ export interface SqliteSummaryRow {
   allSeconds: string[];
   copies: string;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
 
 export function summariseSqlite(rows: Measurement[]): SqliteSummaryRow[] {
   const out = SQLITE_TOOLS.filter((t) => rows.some((r) => r.tool === t)).map((tool): SqliteSummaryRow => {

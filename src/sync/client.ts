@@ -105,7 +105,7 @@ export interface DeleteResult {
  * at `url` (a directory or s3://...).
  */
 export function openSyncBackend(url: string, opts: { token?: string | undefined; credentials?: S3Credentials | undefined } = {}): SyncBackend {
-  if (/^https?:\/\//i.test(url)) {
+  if (backendKindOfUrl(url) === 'http') {
     const token = opts.token || process.env[SYNC_TOKEN_ENV];
     if (!token) throw new SyncError('Unauthorized', `a sync server (an http:// or https:// URL) needs its token: set ${SYNC_TOKEN_ENV} to the content of the token file \`offsite serve\` printed`);
     return new HttpBackend(url, { token });

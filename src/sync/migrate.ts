@@ -74,6 +74,7 @@ export async function copyAccount(ctx: DeviceContext, target: SyncBackend): Prom
 
   const { batches } = await source.queryEntries({ ...ref, cursor: null, known: {} });
   const refused: CopyAccountResult['refused'] = [];
+  const refusedIds = new Set<string>();
   const entryBatches = new Map<string, SealedBatch[]>();
   const deletionBatches: SealedBatch[] = [];
   for (const b of batches) {
@@ -83,11 +84,16 @@ export async function copyAccount(ctx: DeviceContext, target: SyncBackend): Prom
     } catch (e) {
       if (!isSyncError(e)) throw e;
       refused.push({ batchId: b.id, code: e.code });
+      refusedIds.add(b.id);
       continue;
     }
     const sealed = sealedOf(b);
     if (b.kind === 'deletions') deletionBatches.push(sealed);
-    else entryBatches.set(b.deviceId, [...(entryBatches.get(b.deviceId) ?? []), sealed]);
+    else {
+      const list = entryBatches.get(b.deviceId);
+      if (list) list.push(sealed);
+      else entryBatches.set(b.deviceId, [sealed]);
+    }
   }
   for (const [deviceId, list] of entryBatches) {
     for (let i = 0; i < list.length; i += SUBMIT_CHUNK) await target.submitEntries({ userId: ref.userId, deviceId, batches: list.slice(i, i + SUBMIT_CHUNK) });
@@ -97,7 +103,7 @@ export async function copyAccount(ctx: DeviceContext, target: SyncBackend): Prom
   // The proof: every batch copied is listed by the target.
   const copied = await target.queryEntries({ ...ref, cursor: null, known: {} });
   const onTarget = new Set(copied.batches.map((b) => `${b.deviceId}/${b.seq}/${b.time}/${b.kind}`));
-  const missing = batches.filter((b) => !refused.some((r) => r.batchId === b.id) && !onTarget.has(`${b.deviceId}/${b.seq}/${b.time}/${b.kind}`));
+  const missing = batches.filter((b) => !refusedIds.has(b.id) && !onTarget.has(`${b.deviceId}/${b.seq}/${b.time}/${b.kind}`));
   if (missing.length > 0) {
     throw new SyncError('MissingBatch', `the target does not list ${missing.length} of the batches just copied (first: device ${missing[0]!.deviceId} seq ${missing[0]!.seq}); the device still uses the old backend; run the migration again`);
   }

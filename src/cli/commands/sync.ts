@@ -3,7 +3,6 @@
 // calls the library, prints. The library is loaded when one of these runs.
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { text } from 'node:stream/consumers';
 import type { RequestsUsed, SyncClient, SyncClientOptions } from '../../sync/index.js';
@@ -22,11 +21,6 @@ const syncLib = () => import('../../sync/index.js');
 
 export const SYNC_URL_ENV = 'OFFSITE_SYNC_URL';
 export const SYNC_DIR_ENV = 'OFFSITE_SYNC_DIR';
-
-/** Shown in --help without loading the sync library. */
-function defaultStateDirText(): string {
-  return path.join(process.env.XDG_DATA_HOME || path.join(homedir(), '.local', 'share'), 'offsite', 'sync');
-}
 
 /**
  * The client's options from, in increasing precedence: the config file (--config,
@@ -84,7 +78,7 @@ export function registerSyncCommands(program: Command): void {
     .command('sync')
     .description('end-to-end-encrypted sync of JSON records (e.g. shell history) between devices through a bucket')
     .option('--storage <url>', `the backend, for init and join: a directory, s3://bucket/prefix?region=…, or http(s)://host:port of "offsite serve" (default: $${SYNC_URL_ENV} or the config file); later commands use the one saved in the state`)
-    .option('--dir <path>', `this device's state directory (default: $${SYNC_DIR_ENV}, state_dir in the config file, else ${defaultStateDirText()})`)
+    .option('--dir <path>', `this device's state directory (default: $${SYNC_DIR_ENV}, state_dir in the config file, else $XDG_DATA_HOME/offsite/sync or ~/.local/share/offsite/sync)`)
     .option('--config <file>', 'sync config file (default: $OFFSITE_SYNC_CONFIG, else ~/.config/offsite/sync.toml if it exists)');
   group.addHelpText(
     'after',
