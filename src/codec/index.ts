@@ -10,3 +10,14 @@ export { encryptStream, decryptStream, generateAgeIdentity, type EncryptOptions,
 export { throttle, TokenBucket } from './throttle.js';
 export { parseRate } from './rate.js';
 export { hashingStream, HashingStream, type Digest } from './hashing.js';
+export {
+  ManifestKey,
+  MANIFEST_KEY_ENV,
+  canonicalJson,
+  checkManifestMac,
+  defaultManifestKeyFile,
+  describeMacCheck,
+  loadManifestKey,
+  type LoadManifestKeyOptions,
+  type ManifestMacCheck,
+} from './manifest-key.js';
