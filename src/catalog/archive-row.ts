@@ -7,7 +7,7 @@ export const ARCHIVE_COLUMNS = `
   upload_id AS uploadId, size, sha256, etag, storage_class AS storageClass, compression,
   encrypted, file_count AS fileCount, source_bytes AS sourceBytes, started_at AS startedAt,
   completed_at AS completedAt, error, verified_at AS verifiedAt, verify_ok AS verifyOk,
-  verify_result AS verifyResult`;
+  verify_result AS verifyResult, manifest_sha256 AS manifestSha256, manifest_auth AS manifestAuth`;
 
 /** What SQLite hands back: booleans as 0/1. */
 export type StoredArchiveRow = Omit<ArchiveRow, 'encrypted' | 'verifyOk'> & { encrypted: number; verifyOk: number | null };

@@ -7,7 +7,16 @@ import type { ArchiveFilter, ArchiveRow, Catalog } from './types.js';
 
 type ArchiveMethods = Pick<
   Catalog,
-  'beginArchive' | 'setUploadId' | 'completeArchive' | 'failArchive' | 'getArchive' | 'findArchivesBySession' | 'listArchives' | 'incompleteArchives' | 'recordVerify'
+  | 'beginArchive'
+  | 'setUploadId'
+  | 'completeArchive'
+  | 'failArchive'
+  | 'getArchive'
+  | 'findDoneArchive'
+  | 'findArchivesBySession'
+  | 'listArchives'
+  | 'incompleteArchives'
+  | 'recordVerify'
 >;
 
 export function archiveMethods(db: Database): ArchiveMethods {
@@ -22,12 +31,16 @@ export function archiveMethods(db: Database): ArchiveMethods {
       storage_class = excluded.storage_class, started_at = excluded.started_at,
       upload_id = CASE WHEN archives.status = 'done' THEN NULL ELSE archives.upload_id END,
       size = NULL, sha256 = NULL, etag = NULL, file_count = NULL, source_bytes = NULL,
-      completed_at = NULL, error = NULL, verified_at = NULL, verify_ok = NULL, verify_result = NULL
+      completed_at = NULL, error = NULL, verified_at = NULL, verify_ok = NULL, verify_result = NULL,
+      manifest_sha256 = NULL, manifest_auth = NULL
     WHERE archives.status <> 'done' OR @force = 1
     RETURNING ${ARCHIVE_COLUMNS}`);
   const byId = db.prepare<[number], StoredArchiveRow>(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE id = ?`);
   const byKey = db.prepare<[string, string], StoredArchiveRow>(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE destination = ? AND key = ?`);
   const bySession = db.prepare<[string], StoredArchiveRow>(`SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE session_id = ? ORDER BY year, key, destination`);
+  const doneOfSession = db.prepare<[string, string], StoredArchiveRow>(
+    `SELECT ${ARCHIVE_COLUMNS} FROM archives WHERE destination = ? AND session_id = ? AND status = 'done' ORDER BY completed_at DESC, id DESC LIMIT 1`,
+  );
   const list = db.prepare<[Record<string, unknown>], StoredArchiveRow>(`
     SELECT ${ARCHIVE_COLUMNS} FROM archives
     WHERE (@year IS NULL OR year = @year) AND (@status IS NULL OR status = @status) AND (@destination IS NULL OR destination = @destination)
@@ -38,7 +51,8 @@ export function archiveMethods(db: Database): ArchiveMethods {
   const setUpload = db.prepare<[string | null, number]>(`UPDATE archives SET upload_id = ? WHERE id = ? AND status <> 'done'`);
   const complete = db.prepare<[Record<string, unknown>], StoredArchiveRow>(`
     UPDATE archives SET status = 'done', size = @size, sha256 = @sha256, etag = @etag, file_count = @fileCount,
-      source_bytes = @sourceBytes, completed_at = @now, upload_id = NULL, error = NULL
+      source_bytes = @sourceBytes, completed_at = @now, upload_id = NULL, error = NULL,
+      manifest_sha256 = @manifestSha256, manifest_auth = 'local'
     WHERE id = @id AND status = 'uploading'
     RETURNING ${ARCHIVE_COLUMNS}`);
   const fail = db.prepare<[string, number]>(`UPDATE archives SET status = 'failed', error = ? WHERE id = ? AND status <> 'done'`);
@@ -78,7 +92,8 @@ export function archiveMethods(db: Database): ArchiveMethods {
       checkSha256(result.sha256);
       checkCount('fileCount', result.fileCount);
       checkCount('sourceBytes', result.sourceBytes);
-      const row = complete.get({ ...result, id, now: nowIso() });
+      if (result.manifestSha256 !== undefined) checkSha256(result.manifestSha256);
+      const row = complete.get({ ...result, manifestSha256: result.manifestSha256 ?? null, id, now: nowIso() });
       if (!row) throw refusal(id, 'complete it (only an uploading archive completes; call beginArchive first)');
       return toArchiveRow(row);
     },
@@ -89,6 +104,11 @@ export function archiveMethods(db: Database): ArchiveMethods {
 
     getArchive(destination, key) {
       const row = byKey.get(destination, key);
+      return row && toArchiveRow(row);
+    },
+
+    findDoneArchive(destination, sessionId) {
+      const row = doneOfSession.get(destination, sessionId);
       return row && toArchiveRow(row);
     },
 

@@ -5,6 +5,7 @@ export type {
   ArchiveStatus,
   ArchiveFilter,
   Compression,
+  ManifestAuth,
   BeginArchiveInput,
   BeginArchiveOptions,
   CompleteArchiveInput,

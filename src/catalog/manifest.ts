@@ -51,6 +51,13 @@ export const archiveManifestSchema = z.object({
   object: z.object({ size: count, sha256: sha256Hex, etag: z.string(), storageClass: z.string().min(1) }),
   source: z.object({ root: z.string(), files: count, bytes: count }),
   files: z.array(fileEntry),
+  /**
+   * HMAC-SHA256 of the rest of the manifest (its canonical JSON) by the user's manifest key,
+   * "v1.KEYID.MAC" (see codec/manifest-key.ts): what lets a restore from the bucket alone tell a
+   * manifest Offsite wrote from one anyone with write access put there. Absent in manifests of
+   * older versions, which read as unsigned.
+   */
+  mac: z.string().optional(),
 });
 
 export type ArchiveManifest = z.infer<typeof archiveManifestSchema>;

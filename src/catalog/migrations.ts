@@ -108,4 +108,16 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE operations ADD COLUMN requests TEXT;  -- JSON {"PutObject": 3, ...}, or NULL
   CREATE INDEX operations_kind ON operations (kind, id);
   `,
+  // 3: what authenticates each archive's facts. manifest_auth: 'local' when this catalog's own
+  // upload recorded them; otherwise the check of the manifest `catalog rebuild` read them from
+  // ('authentic', 'unsigned', 'forged', 'no-key', 'other-key'). manifest_sha256: the SHA-256 of
+  // that manifest's bytes, to tell later whether the manifest in the bucket is still the same.
+  // Rows from before: a rebuilt row has no started_at unless a local upload of the same object
+  // preceded it, so started_at tells local facts from ones read off an unsigned manifest.
+  `
+  ALTER TABLE archives ADD COLUMN manifest_sha256 TEXT;
+  ALTER TABLE archives ADD COLUMN manifest_auth TEXT
+    CHECK (manifest_auth IN ('local', 'authentic', 'unsigned', 'forged', 'no-key', 'other-key'));
+  UPDATE archives SET manifest_auth = CASE WHEN started_at IS NOT NULL THEN 'local' ELSE 'unsigned' END WHERE status = 'done';
+  `,
 ];

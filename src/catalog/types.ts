@@ -14,6 +14,16 @@ import type { ArchiveManifest } from './manifest.js';
 export type ArchiveStatus = 'pending' | 'uploading' | 'done' | 'failed';
 export type Compression = 'none' | 'gzip';
 
+/**
+ * What vouches for a done archive's facts (size, SHA-256, encryption, compression):
+ * 'local': this catalog's own upload recorded them. Otherwise `catalog rebuild` read them from
+ * the manifest in the bucket, and this is what checking that manifest's MAC with the user's
+ * manifest key said: 'authentic'; 'unsigned' (no MAC: an older Offsite, or anyone); 'forged'
+ * (a MAC of the user's key that does not match: altered); 'no-key' (signed, but the key was not
+ * there to check); 'other-key' (signed by a key that is not the user's).
+ */
+export type ManifestAuth = 'local' | 'authentic' | 'unsigned' | 'forged' | 'no-key' | 'other-key';
+
 /** One session archive at one destination. */
 export interface ArchiveRow {
   id: number;
@@ -45,6 +55,10 @@ export interface ArchiveRow {
   verifyOk: boolean | null;
   /** What the last verify said ("head ok", "sha256 mismatch: ..."). */
   verifyResult: string | null;
+  /** SHA-256 of the manifest's bytes as uploaded (or as read by a rebuild); null before that. */
+  manifestSha256: string | null;
+  /** What vouches for the facts of a done row; null until done. */
+  manifestAuth: ManifestAuth | null;
 }
 
 export interface BeginArchiveInput {
@@ -69,6 +83,8 @@ export interface CompleteArchiveInput {
   etag: string;
   fileCount: number;
   sourceBytes: number;
+  /** SHA-256 of the manifest bytes written beside the archive. */
+  manifestSha256?: string;
 }
 
 export interface ArchiveFilter {
@@ -161,6 +177,10 @@ export interface TotalsRow {
 export interface LocatedManifest {
   manifest: ArchiveManifest;
   manifestKey: string;
+  /** SHA-256 of the manifest's bytes as read. */
+  manifestSha256?: string;
+  /** The check of its MAC (default 'unsigned': the catalog cannot know better). Never 'local'. */
+  auth?: Exclude<ManifestAuth, 'local'>;
 }
 
 export interface RebuildResult {
@@ -192,12 +212,17 @@ export interface Catalog {
   /**
    * The only way to 'done': call it after the store confirmed the object and its checksum
    * matched. Only from 'uploading' (InvalidState otherwise, AlreadyDone if done, NotFound).
-   * Clears uploadId and error, sets completedAt.
+   * Clears uploadId and error, sets completedAt; manifestAuth becomes 'local'.
    */
   completeArchive(id: number, result: CompleteArchiveInput): ArchiveRow;
   /** Mark an attempt failed, keeping its uploadId. A done archive is never demoted: AlreadyDone. */
   failArchive(id: number, error: string): void;
   getArchive(destination: string, key: string): ArchiveRow | undefined;
+  /**
+   * The session's archive at `destination` that is done, whatever its key (the key depends on
+   * the settings of the run that made it): the most recently completed one when there are several.
+   */
+  findDoneArchive(destination: string, sessionId: string): ArchiveRow | undefined;
   findArchivesBySession(sessionId: string): ArchiveRow[];
   /** Ordered by year, key, destination. */
   listArchives(filter?: ArchiveFilter): ArchiveRow[];
@@ -256,8 +281,10 @@ export interface Catalog {
    * In one transaction, make the destination's archive rows match its manifests: a 'done' row
    * per manifest (replacing whatever row had that key), done rows without a manifest removed.
    * Incomplete rows without a manifest are kept (see RebuildResult). Where the old row was
-   * the same object (same size and SHA-256), its local history (startedAt, completedAt,
-   * verify results) is kept; otherwise completedAt is the manifest's createdAt.
+   * the same object (same size, SHA-256, encryption and compression), its local history
+   * (startedAt, completedAt, verify results) is kept, and so is manifestAuth 'local' (with the
+   * manifest SHA-256 recorded at upload, unless the new manifest is authentic); otherwise
+   * completedAt is the manifest's createdAt and manifestAuth the manifest's `auth`.
    * A bare manifest is assumed to live at `<key>.manifest.json` (manifestKeyFor).
    */
   rebuildFromManifests(destination: string, manifests: Iterable<ArchiveManifest | LocatedManifest>): RebuildResult;

@@ -32,9 +32,28 @@ describe('archive lifecycle', () => {
       fileCount: 2,
       sourceBytes: 4000,
       completedAt: done.completedAt,
+      manifestAuth: 'local',
     });
     assert.ok(done.completedAt! >= begun.startedAt!);
     assert.deepEqual(catalog.getArchive(DEST, begun.key), done);
+    catalog.close();
+  });
+
+  it('findDoneArchive: the newest done archive of a session at a destination, whatever its key', async () => {
+    const catalog = await freshCatalog();
+    const sessionId = 'S1';
+    assert.equal(catalog.findDoneArchive(DEST, sessionId), undefined);
+    const plain = catalog.beginArchive(beginInput({ sessionId, key: 'S1.tar', encrypted: false, compression: 'none' }));
+    catalog.completeArchive(plain.id, { ...result, manifestSha256: sha(7) });
+    const found = catalog.findDoneArchive(DEST, sessionId)!;
+    assert.deepEqual([found.key, found.manifestAuth, found.manifestSha256], ['S1.tar', 'local', sha(7)]);
+    // Another upload of it under other settings, still running: the done one is the answer.
+    const enc = catalog.beginArchive(beginInput({ sessionId, key: 'S1.tar.age' }));
+    assert.equal(catalog.findDoneArchive(DEST, sessionId)?.key, 'S1.tar');
+    await new Promise((r) => setTimeout(r, 5)); // completedAt has millisecond resolution
+    catalog.completeArchive(enc.id, result);
+    assert.equal(catalog.findDoneArchive(DEST, sessionId)?.key, 'S1.tar.age');
+    assert.equal(catalog.findDoneArchive(OTHER_DEST, sessionId), undefined);
     catalog.close();
   });
 
@@ -56,7 +75,7 @@ describe('archive lifecycle', () => {
     assert.equal(again.id, row.id);
     assert.equal(again.status, 'uploading');
     assert.equal(again.storageClass, 'GLACIER');
-    for (const k of ['size', 'sha256', 'etag', 'fileCount', 'sourceBytes', 'completedAt', 'verifiedAt', 'verifyOk', 'verifyResult', 'uploadId'] as const) {
+    for (const k of ['size', 'sha256', 'etag', 'fileCount', 'sourceBytes', 'completedAt', 'verifiedAt', 'verifyOk', 'verifyResult', 'uploadId', 'manifestSha256', 'manifestAuth'] as const) {
       assert.equal(again[k], null, k);
     }
     catalog.close();

@@ -79,6 +79,30 @@ describe('catalog migrations', () => {
     }
   });
 
+  it('marks done rows of older catalogs: uploaded here (started_at) as local, rebuilt from a manifest as unsigned', async () => {
+    const file = path.join(await tempDir(), 'before-auth.db');
+    const auth = MIGRATIONS.findIndex((m) => m.includes('manifest_auth'));
+    assert.ok(auth > 0, 'the migration that adds manifest_auth');
+    const db = raw(file);
+    migrate(db, file, MIGRATIONS.slice(0, auth));
+    const insert = db.prepare(`INSERT INTO archives (session_id, year, key, manifest_key, destination, status, size, sha256, compression, encrypted, started_at, completed_at)
+      VALUES (?, 2024, ?, ?, 'file:///b', ?, 1, '${'a'.repeat(64)}', 'none', 0, ?, ?)`);
+    insert.run('uploaded', 'u.tar', 'u.tar.manifest.json', 'done', '2024-01-01T00:00:00.000Z', '2024-01-01T01:00:00.000Z');
+    insert.run('rebuilt', 'r.tar', 'r.tar.manifest.json', 'done', null, '2024-01-01T01:00:00.000Z');
+    insert.run('running', 'x.tar', 'x.tar.manifest.json', 'uploading', '2024-01-01T00:00:00.000Z', null);
+    db.close();
+    const catalog = openCatalog(file);
+    assert.deepEqual(
+      catalog.listArchives().map((r) => [r.sessionId, r.manifestAuth, r.manifestSha256]),
+      [
+        ['rebuilt', 'unsigned', null],
+        ['uploaded', 'local', null],
+        ['running', null, null],
+      ],
+    );
+    catalog.close();
+  });
+
   it('a failing migration changes nothing: earlier steps of the same run are rolled back too', async () => {
     const file = path.join(await tempDir(), 'rollback.db');
     const db = raw(file);

@@ -25,7 +25,7 @@ function archive(catalog: Catalog, n: number, over: { year?: number; storageClas
 
 /** The fields a manifest carries: everything but the catalog's own bookkeeping. */
 function facts(r: ArchiveRow): Partial<ArchiveRow> {
-  const { id: _id, startedAt: _s, verifiedAt: _v, verifyOk: _o, verifyResult: _r, ...rest } = r;
+  const { id: _id, startedAt: _s, verifiedAt: _v, verifyOk: _o, verifyResult: _r, manifestAuth: _a, manifestSha256: _m, ...rest } = r;
   return rest;
 }
 
@@ -43,6 +43,9 @@ describe('rebuildFromManifests', () => {
     const rows = rebuilt.listArchives({ destination: DEST });
     assert.deepEqual(rows.map(facts), recorded.map(facts));
     assert.ok(rows.every((r) => r.startedAt === null && r.verifiedAt === null));
+    // Nothing said the manifests were authenticated: the rows say so.
+    assert.ok(recorded.every((r) => r.manifestAuth === 'local'));
+    assert.deepEqual(rows.map((r) => r.manifestAuth), ['unsigned', 'unsigned', 'unsigned']);
     assert.deepEqual(rebuilt.totals(DEST), totals);
     rebuilt.close();
   });
@@ -110,6 +113,48 @@ describe('rebuildFromManifests', () => {
     assert.equal(catalog.rebuildFromManifests(DEST, gen()).archives, 1);
     assert.deepEqual(catalog.rebuildFromManifests(DEST, []), { archives: 0, removed: 1, keptIncomplete: 0 });
     assert.deepEqual(catalog.listArchives(), []);
+    catalog.close();
+  });
+
+  it('records what checked each manifest, and its SHA-256', async () => {
+    const source = await freshCatalog();
+    const made = [archive(source, 1), archive(source, 2), archive(source, 3)];
+    source.close();
+    const catalog = await freshCatalog();
+    catalog.rebuildFromManifests(DEST, [
+      { manifest: made[0]!.manifest, manifestKey: manifestKeyFor(made[0]!.manifest.key), manifestSha256: sha(0xa1), auth: 'authentic' },
+      { manifest: made[1]!.manifest, manifestKey: manifestKeyFor(made[1]!.manifest.key), manifestSha256: sha(0xa2), auth: 'forged' },
+      { manifest: made[2]!.manifest, manifestKey: manifestKeyFor(made[2]!.manifest.key), manifestSha256: sha(0xa3), auth: 'no-key' },
+    ]);
+    assert.deepEqual(
+      catalog.listArchives({ destination: DEST }).map((r) => [r.sessionId, r.manifestAuth, r.manifestSha256]),
+      [
+        ['session-1', 'authentic', sha(0xa1)],
+        ['session-2', 'forged', sha(0xa2)],
+        ['session-3', 'no-key', sha(0xa3)],
+      ],
+    );
+    catalog.close();
+  });
+
+  it('keeps a local upload vouched for by this catalog only for the same object with the same encryption and compression', async () => {
+    const catalog = await freshCatalog();
+    const a = archive(catalog, 1);
+    const b = archive(catalog, 2);
+    const begun = catalog.beginArchive(beginInput({ sessionId: 'session-3', key: 'c.tar', manifestKey: 'c.tar.manifest.json' }));
+    catalog.completeArchive(begun.id, { size: 3, sha256: sha(3), etag: 'e', fileCount: 1, sourceBytes: 1, manifestSha256: sha(0xc0) });
+    const c = manifest({ sessionId: 'session-3', key: 'c.tar', object: { size: 3, sha256: sha(3), etag: 'e', storageClass: 'DEEP_ARCHIVE' } });
+    // a: the same object, its manifest rewritten; b: the same object "now unencrypted" (a downgrade).
+    catalog.rebuildFromManifests(DEST, [
+      { manifest: a.manifest, manifestKey: a.row.manifestKey, manifestSha256: sha(0xa0), auth: 'unsigned' },
+      { manifest: { ...b.manifest, encryption: null }, manifestKey: b.row.manifestKey, manifestSha256: sha(0xb0), auth: 'unsigned' },
+      { manifest: c, manifestKey: 'c.tar.manifest.json', manifestSha256: sha(0xc1), auth: 'authentic' },
+    ]);
+    const row = (key: string) => catalog.getArchive(DEST, key)!;
+    assert.deepEqual([row(a.row.key).manifestAuth, row(a.row.key).manifestSha256, row(a.row.key).startedAt], ['local', null, a.row.startedAt]);
+    assert.deepEqual([row(b.row.key).manifestAuth, row(b.row.key).encrypted, row(b.row.key).startedAt], ['unsigned', false, null]);
+    // An authentic manifest of the same object becomes the one to compare with.
+    assert.deepEqual([row('c.tar').manifestAuth, row('c.tar').manifestSha256], ['local', sha(0xc1)]);
     catalog.close();
   });
 });
