@@ -18,6 +18,8 @@ export interface FileEntry {
 export interface UnpackReport {
   /** Regular files written (hard links included). */
   files: number;
+  /** Symbolic links created. */
+  symlinks: number;
   /** Bytes of file content written. */
   bytes: number;
   /** Expected entries found and matching (0 when no manifest was given). */

@@ -281,7 +281,7 @@ class Extractor {
         { problems: result.problems },
       );
     }
-    return { files: this.#files, bytes: this.#bytes, checked: result?.checked ?? 0 };
+    return { files: this.#files, symlinks: this.#symlinks.size, bytes: this.#bytes, checked: result?.checked ?? 0 };
   }
 }
 

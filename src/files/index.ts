@@ -1,3 +1,3 @@
 // The files layer's public face: how Offsite writes the user's files (private, no symlinks
 // followed, durable). Below every other layer; it imports nothing of Offsite's.
-export { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, fsyncDir, fsyncFile, mkdirPrivate, openNewPrivateFile, renameDurable, writePrivateFile } from './private.js';
+export { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, fsyncDir, fsyncFile, mkdirPrivate, mkdtempPrivate, openNewPrivateFile, renameDurable, writePrivateFile } from './private.js';

@@ -4,7 +4,7 @@
  * directory that holds its name, so a crash right after a rename keeps the new name).
  */
 import { constants, type Mode } from 'node:fs';
-import { chmod, mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
@@ -90,4 +90,14 @@ export async function writePrivateFile(file: string, data: string | Uint8Array, 
 export async function renameDurable(from: string, to: string): Promise<void> {
   await rename(from, to);
   await fsyncDir(path.dirname(to));
+}
+
+/**
+ * A new directory `PREFIXxxxxxx` (random suffix), 0700 whatever the umask, for work in progress
+ * that no other user may look into. Created atomically: never an existing directory or a link.
+ */
+export async function mkdtempPrivate(prefix: string): Promise<string> {
+  const dir = await mkdtemp(prefix);
+  await chmod(dir, PRIVATE_DIR_MODE);
+  return dir;
 }
