@@ -32,6 +32,8 @@ function describe(e: ArchiveEvent): string | undefined {
       return `${e.key}: ${e.detail}`;
     case 'restore-pending':
       return `${e.sessionId}: ${e.detail}`;
+    case 'notice':
+      return `note: ${e.message}`;
     case 'run-done':
       return `${e.op} finished: ${e.ok} ok, ${e.skipped} skipped, ${e.failed} failed${e.bytes ? `, ${formatBytes(e.bytes)}` : ''} in ${formatDuration(e.seconds)}`;
     case 'progress':

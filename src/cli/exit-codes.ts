@@ -45,6 +45,11 @@ const BY_CODE: Record<string, number> = {
   // archive configuration, policies
   InvalidConfig: EXIT.usage,
   SessionNotFound: EXIT.usage,
+  // archive restore and verify: what the bucket holds is not what was uploaded, or cannot be vouched for
+  ArchiveCorrupted: EXIT.corrupted,
+  ManifestForged: EXIT.corrupted,
+  ManifestUnsigned: EXIT.usage,
+  ManifestKeyMissing: EXIT.usage,
   InvalidPolicy: EXIT.usage,
   // codec: damaged or hostile data, or bad keys and rates
   UnsafeArchiveEntry: EXIT.corrupted,

@@ -15,6 +15,7 @@ import { GlacierProxy } from '../support/glacier-proxy.js';
 import { makeSessions, treeDigest } from './fixtures.js';
 
 Object.assign(process.env, s3ChildEnv());
+process.env.OFFSITE_MANIFEST_KEY_FILE = path.join(await tempDir('offsite-manifest-key-'), 'manifest.key');
 
 describe('archive restore from GLACIER (through the fake Glacier proxy)', () => {
   let proxy: GlacierProxy;

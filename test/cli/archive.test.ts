@@ -10,6 +10,9 @@ import { runCli } from '../support/cli.js';
 import { tempDir } from '../support/env.js';
 import { makeSessions } from '../backup/fixtures.js';
 
+// Upload creates the manifest key: in a temp directory, not in the user's ~/.config.
+process.env.OFFSITE_MANIFEST_KEY_FILE = path.join(await tempDir('offsite-manifest-key-'), 'manifest.key');
+
 describe('offsite archive (CLI)', () => {
   let dir: string;
   const cfg = () => ['archive', '--config', path.join(dir, 'offsite-archive.toml')];

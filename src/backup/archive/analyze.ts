@@ -31,6 +31,7 @@ export interface SessionListing {
   year: number;
   files: number;
   bytes: number;
+  /** Its archive's key when archived (whatever settings made it), else the key an upload would use now. */
   key: string;
   archived: boolean;
   status: string;
@@ -42,9 +43,11 @@ export async function listSessions(config: ArchiveConfig, catalog: Catalog, dest
   const out: SessionListing[] = [];
   for (const s of await findSessions(config)) {
     if (opts.year !== undefined && s.year !== opts.year) continue;
-    const key = archiveKey(config.keyTemplate, s, { compress: config.compress, encrypted });
-    const row = catalog.getArchive(destination, key);
-    const archived = row?.status === 'done';
+    // Archived is a fact of the catalog (session + destination), not of the current settings.
+    const done = catalog.findDoneArchive(destination, s.id);
+    const key = done?.key ?? archiveKey(config.keyTemplate, s, { compress: config.compress, encrypted });
+    const row = done ?? catalog.getArchive(destination, key);
+    const archived = done !== undefined;
     if (opts.notBackedUp && archived) continue;
     out.push({ sessionId: s.id, year: s.year, ...(await sessionStats(s.dir)), key, archived, status: row?.status ?? 'not archived', storageClass: row?.storageClass ?? null });
   }

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { defaultManifestKeyFile, MANIFEST_KEY_ENV } from '../../codec/index.js';
 
 export const CONFIG_FILE_ENV = 'OFFSITE_ARCHIVE_CONFIG';
 export const DEFAULT_CONFIG_FILE = 'offsite-archive.toml';
@@ -49,6 +50,7 @@ export const archiveConfigSchema = z
         recipients: z.array(z.string().regex(/^age1[0-9a-z]+$/, 'an age recipient such as age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p')).default([]),
         passphrase_env: z.string().default(''),
         identity_file: z.string().default(''),
+        manifest_key_file: z.string().default(''),
       })
       .strict()
       .prefault({}),
@@ -92,6 +94,11 @@ export interface ArchiveConfig {
   /** The environment variable the passphrase is read from (for messages). */
   passphraseEnv: string;
   identityFile: string;
+  /**
+   * The manifest key (HMAC) that signs each manifest on upload and authenticates manifests read
+   * from the bucket without a catalog; created on the first upload. Never in the bucket.
+   */
+  manifestKeyFile: string;
   catalogPath: string;
   lifecycleRules: Array<{ tag: { key: string; value: string }; storageClass: string; days: number; id?: string }> | undefined;
   /** The file it came from, if any. */
@@ -133,6 +140,7 @@ export const CONFIG_ENV: Record<string, string> = {
   'upload.bwlimit': 'OFFSITE_ARCHIVE_BWLIMIT',
   'encryption.recipients': 'OFFSITE_ARCHIVE_RECIPIENTS',
   'encryption.identity_file': 'OFFSITE_ARCHIVE_IDENTITY_FILE',
+  'encryption.manifest_key_file': 'OFFSITE_ARCHIVE_MANIFEST_KEY_FILE',
   'catalog.path': 'OFFSITE_ARCHIVE_CATALOG',
 };
 /** The passphrase is only ever read from the environment. */
@@ -230,6 +238,8 @@ function resolve(c: ArchiveConfigFile, source: string | undefined, env: NodeJS.P
     passphrase,
     passphraseEnv,
     identityFile: abs(c.encryption.identity_file),
+    // Unset: the key every Offsite feature shares ($OFFSITE_MANIFEST_KEY_FILE, else ~/.config/offsite/manifest.key).
+    manifestKeyFile: abs(c.encryption.manifest_key_file) || defaultManifestKeyFile(env),
     catalogPath: abs(c.catalog.path),
     lifecycleRules: c.lifecycle.rules?.map((r) => {
       const i = r.tag.indexOf('=');
@@ -306,6 +316,11 @@ recipients = []                                                     # (OFFSITE_A
 passphrase_env = ""
 # The age identity (private key) file used to decrypt on verify --full and restore.
 identity_file = ""                                               # (OFFSITE_ARCHIVE_IDENTITY_FILE)
+# The manifest key: signs every manifest on upload, so a restore from the bucket alone (after
+# "catalog rebuild") can tell the manifests Offsite wrote from ones someone else put there.
+# Created (0600) on the first upload; keep a copy with your age identity. Empty = the key
+# shared by every Offsite feature: $${MANIFEST_KEY_ENV}, else ~/.config/offsite/manifest.key.
+manifest_key_file = ""                                       # (OFFSITE_ARCHIVE_MANIFEST_KEY_FILE)
 
 [catalog]
 # The SQLite catalog; "offsite archive catalog rebuild" recreates it from the bucket.

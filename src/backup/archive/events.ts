@@ -10,6 +10,8 @@ export type ArchiveEvent =
   | { type: 'notes-uploaded'; sessionId: string; key: string }
   | { type: 'cleanup'; key: string; detail: string }
   | { type: 'restore-pending'; sessionId: string; key: string; detail: string }
+  /** Something the user should read: a manifest key was created, a manifest was not trusted, a session is uploaded again. */
+  | { type: 'notice'; sessionId?: string; message: string }
   | { type: 'run-done'; op: 'upload' | 'verify' | 'restore'; ok: number; skipped: number; failed: number; bytes: number; seconds: number };
 
 export type EventSink = (e: ArchiveEvent) => void;

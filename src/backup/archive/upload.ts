@@ -5,17 +5,19 @@
  * (every file's path, size and SHA-256) was stored beside it. A killed run leaves rows that are
  * not done; the next run aborts their abandoned multipart uploads and uploads them again.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline, type Readable, type Transform } from 'node:stream';
-import { manifestKeyFor, type Catalog, type ArchiveManifest } from '../../catalog/index.js';
-import { encryptStream, gzipStream, hashingStream, packDirectory, parseRate, throttle } from '../../codec/index.js';
+import { manifestKeyFor, type ArchiveRow, type Catalog, type ArchiveManifest, type Compression } from '../../catalog/index.js';
+import { encryptStream, gzipStream, hashingStream, packDirectory, parseRate, throttle, type ManifestKey } from '../../codec/index.js';
 import type { Storage } from '../../storage/index.js';
 import { assertOneEncryptionKind, isEncrypted, type ArchiveConfig } from './config.js';
 import type { EventSink } from './events.js';
 import { archiveKey, findSessions, notesKey, sessionStats, type Session } from './sessions.js';
-import { progressCounter } from './manifest-io.js';
+import { ensureArchiveManifestKey } from './keys.js';
+import { progressCounter, signedManifestText } from './manifest-io.js';
 import { TOOL_VERSION } from './version.js';
 
 export interface UploadOptions {
@@ -23,7 +25,10 @@ export interface UploadOptions {
   year?: number;
   /** At most this many sessions (after filtering). */
   limit?: number;
-  /** Upload sessions whose archive is already done again (default: skip them). */
+  /**
+   * false: upload sessions that are archived again, under the current settings (default: skip
+   * them, whatever key, encryption or compression their archive was made with).
+   */
   skipExisting?: boolean;
   /** Abort abandoned multipart uploads of earlier, interrupted runs (default: true). */
   cleanup?: boolean;
@@ -39,6 +44,7 @@ export interface UploadOptions {
 export interface UploadPlanEntry {
   sessionId: string;
   year: number;
+  /** Where it goes (upload), or where its archive is (skip). */
   key: string;
   files: number;
   bytes: number;
@@ -70,15 +76,27 @@ export async function uploadSessions(config: ArchiveConfig, storage: Storage, ca
   if (opts.year !== undefined) sessions = sessions.filter((s) => s.year === opts.year);
 
   const plan: UploadPlanEntry[] = [];
+  const current = { encrypted, compression: config.compress };
   for (const s of sessions) {
     const key = archiveKey(config.keyTemplate, s, { compress: config.compress, encrypted });
-    const existing = catalog.getArchive(destination, key);
-    if (existing?.status === 'done' && opts.skipExisting !== false) {
+    // Archived is a fact of the catalog (session + destination), whatever key the settings of
+    // this run would give it: a plain run must not upload again what an encrypted run stored.
+    const done = catalog.findDoneArchive(destination, s.id);
+    if (done && opts.skipExisting !== false) {
+      const reason =
+        done.key === key
+          ? 'already archived'
+          : `archived as ${done.key} (${settingsOf(done)}); the current settings would upload ${key} (${settingsOf(current)}): pass --no-skip-existing to upload it again under them`;
       // What was archived, from the catalog: a run over thousands of archived sessions need not
       // walk each of them again.
-      plan.push({ sessionId: s.id, year: s.year, key, files: existing.fileCount ?? 0, bytes: existing.sourceBytes ?? 0, action: 'skip', reason: 'already archived' });
+      plan.push({ sessionId: s.id, year: s.year, key: done.key, files: done.fileCount ?? 0, bytes: done.sourceBytes ?? 0, action: 'skip', reason });
     } else {
-      plan.push({ sessionId: s.id, year: s.year, key, ...(await sessionStats(s.dir)), action: 'upload' });
+      const again = !done
+        ? undefined
+        : done.key === key
+          ? `archived; uploading it again (--no-skip-existing)`
+          : `archived as ${done.key} (${settingsOf(done)}); uploading it again under the current settings, to ${key} (${settingsOf(current)})`;
+      plan.push({ sessionId: s.id, year: s.year, key, ...(await sessionStats(s.dir)), action: 'upload', ...(again ? { reason: again } : {}) });
     }
   }
   let toUpload = plan.filter((p) => p.action === 'upload');
@@ -91,18 +109,27 @@ export async function uploadSessions(config: ArchiveConfig, storage: Storage, ca
 
   const started = Date.now();
   const opId = catalog.startOperation('upload', { destination, sessions: toUpload.map((p) => p.sessionId) });
-  emit({ type: 'run-start', op: 'upload', sessions: toUpload.length, bytes: toUpload.reduce((n, p) => n + p.bytes, 0) });
-  for (const p of plan) if (p.action === 'skip') emit({ type: 'session-skipped', sessionId: p.sessionId, reason: p.reason ?? '' });
-
-  if (opts.cleanup !== false) await abortAbandonedUploads(storage, catalog, destination, emit);
-
-  const byId = new Map(sessions.map((s) => [s.id, s]));
+  // Every step from here on is part of the run: a failure is recorded as the run's, with its
+  // reason ('interrupted' is for a run that was stopped).
+  let step = 'starting';
   try {
+    emit({ type: 'run-start', op: 'upload', sessions: toUpload.length, bytes: toUpload.reduce((n, p) => n + p.bytes, 0) });
+    for (const p of plan) if (p.action === 'skip') emit({ type: 'session-skipped', sessionId: p.sessionId, reason: p.reason ?? '' });
+
+    step = 'aborting the abandoned multipart uploads of interrupted runs';
+    if (opts.cleanup !== false) await abortAbandonedUploads(storage, catalog, destination, emit);
+
+    step = 'loading the manifest key';
+    const signer = toUpload.length ? await manifestSigner(config, emit) : undefined;
+
+    step = 'uploading';
+    const byId = new Map(sessions.map((s) => [s.id, s]));
     for (const p of toUpload) {
       opts.signal?.throwIfAborted();
       const session = byId.get(p.sessionId)!;
+      if (p.reason) emit({ type: 'notice', sessionId: p.sessionId, message: `${p.sessionId}: ${p.reason}` });
       try {
-        const bytes = await uploadOne(config, storage, catalog, session, p, { ...opts, encrypted, emit });
+        const bytes = await uploadOne(config, storage, catalog, session, p, { ...opts, encrypted, emit, signer: signer! });
         result.uploaded++;
         result.bytes += bytes;
       } catch (e) {
@@ -113,7 +140,13 @@ export async function uploadSessions(config: ArchiveConfig, storage: Storage, ca
       }
     }
   } catch (e) {
-    catalog.finishOperation(opId, { status: 'interrupted', bytes: result.bytes, seconds: (Date.now() - started) / 1000, error: (e as Error).message });
+    const interrupted = opts.signal?.aborted === true;
+    catalog.finishOperation(opId, {
+      status: interrupted ? 'interrupted' : 'failed',
+      bytes: result.bytes,
+      seconds: (Date.now() - started) / 1000,
+      error: interrupted ? (e as Error).message : `${step} failed: ${(e as Error).message}`,
+    });
     throw e;
   }
   result.seconds = (Date.now() - started) / 1000;
@@ -121,6 +154,23 @@ export async function uploadSessions(config: ArchiveConfig, storage: Storage, ca
   if (result.bytes > 0 && result.seconds > 0) catalog.recordThroughput({ kind: 'upload', bytes: result.bytes, seconds: result.seconds });
   emit({ type: 'run-done', op: 'upload', ok: result.uploaded, skipped: result.skipped, failed: result.failed.length, bytes: result.bytes, seconds: result.seconds });
   return result;
+}
+
+/** "encrypted, gzip": the settings an archive was (or would be) made with. */
+function settingsOf(a: Pick<ArchiveRow, 'encrypted' | 'compression'> | { encrypted: boolean; compression: Compression }): string {
+  return `${a.encrypted ? 'encrypted' : 'not encrypted'}, ${a.compression === 'gzip' ? 'gzip' : 'not compressed'}`;
+}
+
+/** The manifest key that signs this run's manifests; the user is told once, when it is made. */
+async function manifestSigner(config: ArchiveConfig, emit: EventSink): Promise<ManifestKey> {
+  const { key, created } = await ensureArchiveManifestKey(config);
+  if (created) {
+    emit({
+      type: 'notice',
+      message: `created the manifest key ${key.file}: it signs every manifest, so a restore from the bucket alone can tell them from forgeries; keep a copy with your age identity (restoring without this catalog needs both)`,
+    });
+  }
+  return key;
 }
 
 /** Rows a killed run left behind: their multipart uploads are billed until aborted. */
@@ -142,7 +192,7 @@ async function uploadOne(
   catalog: Catalog,
   session: Session,
   p: UploadPlanEntry,
-  opts: UploadOptions & { encrypted: boolean; emit: EventSink },
+  opts: UploadOptions & { encrypted: boolean; emit: EventSink; signer: ManifestKey },
 ): Promise<number> {
   const { emit } = opts;
   const t0 = Date.now();
@@ -206,8 +256,17 @@ async function uploadOne(
       source: { root: session.dir, files: files.filter((f) => f.type !== 'directory').length, bytes: files.reduce((n, f) => n + (f.type === 'file' ? f.size : 0), 0) },
       files,
     };
-    await storage.put(manifestKey, `${JSON.stringify(manifest, null, 1)}\n`, { contentType: 'application/json', storageClass: 'STANDARD' });
-    catalog.completeArchive(row.id, { size: digest.bytes, sha256: digest.sha256, etag: head.etag, fileCount: manifest.source.files, sourceBytes: manifest.source.bytes });
+    const manifestText = signedManifestText(manifest, opts.signer);
+    await storage.put(manifestKey, manifestText, { contentType: 'application/json', storageClass: 'STANDARD' });
+    catalog.completeArchive(row.id, {
+      size: digest.bytes,
+      sha256: digest.sha256,
+      etag: head.etag,
+      fileCount: manifest.source.files,
+      sourceBytes: manifest.source.bytes,
+      // So a later restore can tell this manifest from one rewritten in the bucket.
+      manifestSha256: createHash('sha256').update(manifestText).digest('hex'),
+    });
     for (const note of session.notes) {
       const key = notesKey(config.notesKeyTemplate, session, note);
       const st = await stat(note);

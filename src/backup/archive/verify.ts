@@ -1,7 +1,9 @@
 /**
- * Verifying archives. Default: HEAD each archive and its manifest and compare size and ETag with
- * the catalog, downloading nothing (safe and cheap on Glacier classes). `full`: download,
- * decrypt if needed, re-hash the stored object and every file in the tar against the manifest.
+ * Verifying archives against the catalog. Default: HEAD each archive and compare its size and
+ * ETag with the catalog, and read its manifest (small, in STANDARD) to check it is still the
+ * one recorded or authenticated (trust.ts); the archive itself is not downloaded (safe and
+ * cheap on Glacier classes). `full`: download, decrypt as the catalog says, compare the
+ * object's SHA-256 and size with the catalog, and every file in the tar with the manifest.
  */
 import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
@@ -9,13 +11,17 @@ import { pipeline } from 'node:stream/promises';
 import type { ArchiveRow, Catalog } from '../../catalog/index.js';
 import { decryptStream, gunzipStream, hashingStream, listTar } from '../../codec/index.js';
 import { isStorageError, type Storage } from '../../storage/index.js';
-import type { ArchiveConfig } from './config.js';
+import { isEncrypted, type ArchiveConfig } from './config.js';
 import type { EventSink } from './events.js';
-import { progressCounter, readManifest } from './manifest-io.js';
+import { loadArchiveManifestKey } from './keys.js';
+import { progressCounter } from './manifest-io.js';
+import { assessArchive, type ArchiveTrust, type TrustOptions } from './trust.js';
 
 export interface VerifyOptions {
   sessionId?: string;
   full?: boolean;
+  /** Accept catalog rows rebuilt from manifests without a MAC (reported as unauthenticated). */
+  trustUnsignedManifests?: boolean;
   signal?: AbortSignal;
   onEvent?: EventSink;
 }
@@ -26,6 +32,8 @@ export interface VerifyEntry {
   ok: boolean;
   problems: string[];
   mode: 'head' | 'full';
+  /** What vouched for the archive's facts; undefined when they could not be believed. */
+  manifest?: ArchiveTrust['basis'];
 }
 
 export interface VerifyResult {
@@ -42,6 +50,7 @@ export async function verifyArchives(config: ArchiveConfig, storage: Storage, ca
     rows = rows.filter((r) => r.sessionId === opts.sessionId);
     if (rows.length === 0) throw new Error(`no archived session "${opts.sessionId}" in the catalog for ${storage.url}; "offsite archive status" lists what is archived`);
   }
+  const trustOptions: TrustOptions = { manifestKey: await loadArchiveManifestKey(config), trustUnsigned: Boolean(opts.trustUnsignedManifests), configEncrypted: isEncrypted(config) };
   const started = Date.now();
   const opId = catalog.startOperation('verify', { destination: storage.url, full: Boolean(opts.full), sessions: rows.length });
   emit({ type: 'run-start', op: 'verify', sessions: rows.length, bytes: rows.reduce((n, r) => n + (opts.full ? r.size ?? 0 : 0), 0) });
@@ -49,8 +58,18 @@ export async function verifyArchives(config: ArchiveConfig, storage: Storage, ca
   for (const row of rows) {
     opts.signal?.throwIfAborted();
     emit({ type: 'session-start', sessionId: row.sessionId, year: row.year, key: row.key, bytes: opts.full ? row.size ?? 0 : 0, files: row.fileCount ?? 0 });
-    const problems = opts.full ? await verifyFull(config, storage, row, emit, opts.signal) : await verifyHead(storage, row);
-    const entry: VerifyEntry = { sessionId: row.sessionId, key: row.key, ok: problems.length === 0, problems, mode: opts.full ? 'full' : 'head' };
+    const problems: string[] = [];
+    let trust: ArchiveTrust | undefined;
+    try {
+      trust = await assessArchive(storage, row, trustOptions);
+      for (const message of trust.warnings.filter((w) => !trust!.manifestProblem || !w.startsWith(trust!.manifestProblem))) emit({ type: 'notice', sessionId: row.sessionId, message });
+      if (trust.manifestProblem) problems.push(trust.manifestProblem);
+    } catch (e) {
+      // The row's facts cannot be believed: nothing to compare the archive with.
+      problems.push((e as Error).message);
+    }
+    if (trust) problems.push(...(opts.full ? await verifyFull(config, storage, row, trust, emit, opts.signal) : await verifyHead(storage, row)));
+    const entry: VerifyEntry = { sessionId: row.sessionId, key: row.key, ok: problems.length === 0, problems, mode: opts.full ? 'full' : 'head', ...(trust ? { manifest: trust.basis } : {}) };
     entries.push(entry);
     catalog.recordVerify(row.id, entry.ok, entry.ok ? `${entry.mode} ok` : problems.join('; '));
     if (entry.ok) emit({ type: 'session-done', sessionId: row.sessionId, key: row.key, size: row.size ?? 0, sha256: row.sha256 ?? '', seconds: 0 });
@@ -63,38 +82,37 @@ export async function verifyArchives(config: ArchiveConfig, storage: Storage, ca
   return { ok: failed.length === 0, checked: entries.length, failed, entries };
 }
 
-async function verifyHead(storage: Storage, row: ArchiveRow): Promise<string[]> {
+/** HEAD against the catalog; `worthReading` is false when a download could not match anyway. */
+async function checkHead(storage: Storage, row: ArchiveRow): Promise<{ problems: string[]; worthReading: boolean }> {
   const problems: string[] = [];
   try {
     const head = await storage.head(row.key);
-    if (head.size !== row.size) problems.push(`size ${head.size} in the store, ${row.size} in the catalog`);
+    if (head.size !== row.size) problems.push(`size ${head.size} in the store, ${row.size} in the catalog (the object was replaced or damaged)`);
     if (row.etag && head.etag !== row.etag) problems.push(`ETag ${head.etag} in the store, ${row.etag} in the catalog (the object was replaced)`);
+    return { problems, worthReading: head.size === row.size };
   } catch (e) {
     problems.push(isStorageError(e, 'NotFound') ? `archive ${row.key} is missing from the store` : (e as Error).message);
+    return { problems, worthReading: false };
   }
-  try {
-    await storage.head(row.manifestKey);
-  } catch (e) {
-    problems.push(isStorageError(e, 'NotFound') ? `manifest ${row.manifestKey} is missing` : (e as Error).message);
-  }
-  return problems;
 }
 
-async function verifyFull(config: ArchiveConfig, storage: Storage, row: ArchiveRow, emit: EventSink, signal?: AbortSignal): Promise<string[]> {
-  const problems: string[] = [];
-  let manifest;
+async function verifyHead(storage: Storage, row: ArchiveRow): Promise<string[]> {
+  return (await checkHead(storage, row)).problems;
+}
+
+async function verifyFull(config: ArchiveConfig, storage: Storage, row: ArchiveRow, trust: ArchiveTrust, emit: EventSink, signal?: AbortSignal): Promise<string[]> {
+  const { problems, worthReading } = await checkHead(storage, row);
+  // Another size says it all (and such an object cannot match the catalog's hash): no download.
+  if (!worthReading) return problems;
   try {
-    manifest = await readManifest(storage, row.manifestKey);
-  } catch (e) {
-    return [`manifest ${row.manifestKey}: ${(e as Error).message}`];
-  }
-  try {
+    // Decrypted as the catalog recorded the upload: the bucket cannot switch decryption off.
+    const keys = row.encrypted ? await decryptionKeys(config) : undefined;
     const got = await storage.get(row.key, signal ? { signal } : {});
     const stored = hashingStream({ md5: false });
     const counter = progressCounter((done) => emit({ type: 'progress', sessionId: row.sessionId, done, total: got.info.size }));
     const stages: NodeJS.ReadWriteStream[] = [counter, stored];
-    if (manifest.encryption) stages.push(decryptStream(await decryptionKeys(config)));
-    if (manifest.compression === 'gzip') stages.push(gunzipStream());
+    if (keys) stages.push(decryptStream(keys));
+    if (row.compression === 'gzip') stages.push(gunzipStream());
     const listing = listTar();
     // The tar listing may give up on a damaged archive; the download goes on to the end anyway,
     // so the stored object's SHA-256 is always compared (the clearest report of corruption).
@@ -120,14 +138,14 @@ async function verifyFull(config: ArchiveConfig, storage: Storage, row: ArchiveR
     });
     await pipeline([got.body, ...stages, sink] as unknown as [NodeJS.ReadableStream, NodeJS.WritableStream]);
     const digest = stored.digest();
-    if (digest.sha256 !== manifest.object.sha256) problems.push(`stored object SHA-256 ${digest.sha256} differs from the manifest's ${manifest.object.sha256}`);
-    if (digest.bytes !== manifest.object.size) problems.push(`stored object is ${digest.bytes} bytes, the manifest says ${manifest.object.size}`);
+    if (digest.sha256 !== row.sha256) problems.push(`stored object SHA-256 ${digest.sha256} differs from the ${row.sha256} the catalog recorded at upload (the object was replaced or damaged)`);
+    if (digest.bytes !== row.size) problems.push(`stored object is ${digest.bytes} bytes, the catalog recorded ${row.size}`);
     const entries = await listing.entries.catch((e: Error) => {
       problems.push(`the archive cannot be read as tar: ${e.message}`);
       return [];
     });
     const found = new Map(entries.map((f) => [f.path, f]));
-    for (const f of problems.length ? [] : manifest.files) {
+    for (const f of problems.length || !trust.files ? [] : trust.files) {
       if (f.type !== 'file') continue;
       const g = found.get(f.path);
       if (!g) problems.push(`${f.path} is missing from the archive`);
@@ -135,7 +153,7 @@ async function verifyFull(config: ArchiveConfig, storage: Storage, row: ArchiveR
       if (problems.length > 10) break;
     }
   } catch (e) {
-    problems.push(`cannot read the archive back: ${(e as Error).message}`);
+    problems.push(`cannot read the archive back as it was uploaded: ${(e as Error).message}`);
   }
   return problems;
 }

@@ -126,6 +126,7 @@ export function registerArchiveCommands(program: Command): void {
         const ac = new AbortController();
         const stop = () => ac.abort(new Error('interrupted'));
         process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
         try {
           const r = await (await archiveLib()).uploadSessions(config, storage, catalog, {
             ...(o.sessionId ? { sessionId: String(o.sessionId) } : {}),
@@ -147,6 +148,7 @@ export function registerArchiveCommands(program: Command): void {
           if (r.failed.length) process.exitCode = EXIT.failure;
         } finally {
           process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
         }
       });
     });
@@ -156,11 +158,17 @@ export function registerArchiveCommands(program: Command): void {
     .description('check archives: HEAD size and ETag (cheap, safe on Glacier), or --full re-download and re-hash')
     .option('--all', 'every archive (the default)')
     .option('--session-id <id>', 'only this session')
-    .option('--full', 'download, decrypt, re-hash the object and every file against the manifest')
-    .action(async (o: { sessionId?: string; full?: boolean }, cmd: Command) => {
+    .option('--full', 'download, decrypt, re-hash the object against the catalog and every file against the manifest')
+    .option('--trust-unsigned-manifests', 'accept archives the catalog knows only from manifests without a MAC (older Offsite, or anyone with write access to the bucket)')
+    .action(async (o: { sessionId?: string; full?: boolean; trustUnsignedManifests?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<ArchiveGroupOptions>();
       await withArchive(g, {}, async (config, storage, catalog) => {
-        const r = await (await archiveLib()).verifyArchives(config, storage, catalog, { ...(o.sessionId ? { sessionId: o.sessionId } : {}), full: Boolean(o.full), onEvent: reporterFor(g) });
+        const r = await (await archiveLib()).verifyArchives(config, storage, catalog, {
+          ...(o.sessionId ? { sessionId: o.sessionId } : {}),
+          full: Boolean(o.full),
+          trustUnsignedManifests: Boolean(o.trustUnsignedManifests),
+          onEvent: reporterFor(g),
+        });
         if (g.json) printJsonLine({ type: 'result', ...r });
         else for (const f of r.failed) printLine(`FAIL ${f.sessionId} (${f.key}): ${f.problems.join('; ')}`);
         if (!g.json) printLine(r.ok ? `all ${r.checked} archive(s) verified (${o.full ? 'full' : 'HEAD'})` : `${r.failed.length} of ${r.checked} archive(s) failed verification`);
@@ -178,12 +186,19 @@ export function registerArchiveCommands(program: Command): void {
         const runs = catalog.recentOperations(10);
         const failures = catalog.listArchives({ destination: storage.url, status: 'failed' });
         const pending = catalog.pendingRestores(storage.url);
-        if (g.json) return printJson({ destination: storage.url, totals, runs, failures, pendingRestores: pending });
+        // Rows a rebuild read off manifests the manifest key did not authenticate: restore refuses them.
+        const unauthenticated = catalog
+          .listArchives({ destination: storage.url, status: 'done' })
+          .filter((r) => r.manifestAuth !== 'local' && r.manifestAuth !== 'authentic')
+          .map((r) => ({ sessionId: r.sessionId, key: r.key, manifest: r.manifestAuth }));
+        if (g.json) return printJson({ destination: storage.url, totals, runs, failures, pendingRestores: pending, unauthenticated });
         printLine(`destination ${storage.url}`);
         printLine(`year  class            archives         size  failed`);
         for (const t of totals) printLine(`${t.year}  ${(t.storageClass ?? '-').padEnd(14)} ${String(t.done).padStart(9)}  ${formatBytes(t.bytes).padStart(11)}  ${t.failed}`);
         if (failures.length) for (const f of failures) printLine(`failed: ${f.sessionId} (${f.key}): ${f.error ?? ''}`);
         if (pending.length) for (const p of pending) printLine(`restore pending: ${p.sessionId} (${p.key}) since ${p.requestedAt}`);
+        const needs = { unsigned: 'restore and verify need --trust-unsigned-manifests', forged: 'restore and verify refuse it', 'no-key': 'restore and verify need the manifest key that signed it', 'other-key': 'restore and verify need the manifest key that signed it' } as Record<string, string>;
+        for (const u of unauthenticated) printLine(`manifest not authenticated (${u.manifest}): ${u.sessionId} (${u.key}); ${needs[u.manifest ?? 'unsigned']}`);
         printLine('recent runs:');
         for (const r of runs) printLine(`  ${r.startedAt}  ${r.kind.padEnd(7)} ${r.status.padEnd(11)} ${formatBytes(r.bytes ?? 0)}${r.error ? `  ${r.error}` : ''}`);
       });
@@ -212,22 +227,40 @@ export function registerArchiveCommands(program: Command): void {
     .option('--days <n>', 'days the restored copy stays readable', '7')
     .option('--wait', 'wait for a Glacier restore to finish, then fetch')
     .option('--poll-seconds <n>', 'seconds between checks with --wait', '60')
-    .action(async (o: { sessionId: string; to: string; tier: string; days: string; wait?: boolean; pollSeconds: string }, cmd: Command) => {
+    .option('--trust-unsigned-manifests', 'accept an archive the catalog knows only from a manifest without a MAC (older Offsite, or anyone with write access to the bucket)')
+    .action(async (o: { sessionId: string; to: string; tier: string; days: string; wait?: boolean; pollSeconds: string; trustUnsignedManifests?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<ArchiveGroupOptions>();
       if (!['Standard', 'Bulk', 'Expedited'].includes(o.tier)) throw new UsageError(`--tier must be Standard, Bulk or Expedited, not "${o.tier}"`);
       await withArchive(g, {}, async (config, storage, catalog) => {
-        const r = await (await archiveLib()).restoreSession(config, storage, catalog, {
-          sessionId: o.sessionId,
-          to: o.to,
-          tier: o.tier as 'Standard',
-          days: positiveInt(o.days, '--days')!,
-          wait: Boolean(o.wait),
-          pollSeconds: positiveInt(o.pollSeconds, '--poll-seconds')!,
-          onEvent: reporterFor(g),
-        });
-        if (g.json) return printJsonLine({ type: 'result', ...r });
-        if (r.status === 'pending') printLine(`${r.sessionId}: ${r.detail}`);
-        else printLine(`restored ${r.sessionId} to ${r.to}: ${r.files} files, ${formatBytes(r.bytes)}, every file checked against the manifest`);
+        // Stopped, a restore removes what it extracted so far.
+        const ac = new AbortController();
+        const stop = () => ac.abort(new Error('interrupted'));
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        try {
+          const r = await (await archiveLib()).restoreSession(config, storage, catalog, {
+            sessionId: o.sessionId,
+            to: o.to,
+            tier: o.tier as 'Standard',
+            days: positiveInt(o.days, '--days')!,
+            wait: Boolean(o.wait),
+            pollSeconds: positiveInt(o.pollSeconds, '--poll-seconds')!,
+            trustUnsignedManifests: Boolean(o.trustUnsignedManifests),
+            signal: ac.signal,
+            onEvent: reporterFor(g),
+          });
+          if (g.json) return printJsonLine({ type: 'result', ...r });
+          if (r.status === 'pending') return printLine(`${r.sessionId}: ${r.detail}`);
+          const checked =
+            r.checked === 'manifest'
+              ? 'every file checked against the manifest'
+              : 'the archive matched the SHA-256 recorded in the catalog (the manifest was not usable, see above)';
+          const basis = r.manifest === 'unsigned' ? '; UNAUTHENTICATED: its manifest carries no MAC, accepted because of --trust-unsigned-manifests' : '';
+          printLine(`restored ${r.sessionId} to ${r.to}: ${r.files} files, ${formatBytes(r.bytes)}, ${checked}${basis}`);
+        } finally {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+        }
       });
     });
 
@@ -235,14 +268,19 @@ export function registerArchiveCommands(program: Command): void {
     .command('catalog')
     .description('catalog maintenance')
     .command('rebuild')
-    .description('recreate the catalog from the manifests in the bucket')
+    .description('recreate the catalog from the manifests in the bucket, checking each with the manifest key')
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<ArchiveGroupOptions>();
-      await withArchive(g, {}, async (_config, storage, catalog) => {
-        const r = await (await archiveLib()).rebuildCatalog(storage, catalog);
-        if (g.json) return printJson({ ok: true, ...r });
-        printLine(`catalog rebuilt from ${r.archives} manifest(s) in ${storage.url}`);
+      await withArchive(g, {}, async (config, storage, catalog) => {
+        const r = await (await archiveLib()).rebuildCatalog(config, storage, catalog);
+        // A manifest altered under the user's own key is tampering, whatever else was fine.
+        const forged = r.unauthenticated.filter((u) => u.status === 'forged').length;
+        if (forged) process.exitCode = EXIT.corrupted;
+        if (g.json) return printJson({ ok: forged === 0, ...r });
+        printLine(`catalog rebuilt from ${r.archives} manifest(s) in ${storage.url}: ${r.authenticated} authenticated by the manifest key ${config.manifestKeyFile}`);
+        for (const u of r.unauthenticated) printLine(`not authenticated: ${u.message}`);
         for (const s of r.skipped) printLine(`skipped ${s}`);
+        if (r.unauthenticated.length) printLine(`restore and verify refuse the archives whose manifest is not authenticated (see "offsite archive restore --help")`);
       });
     });
 }
