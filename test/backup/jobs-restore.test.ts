@@ -10,7 +10,7 @@ import fs, { existsSync, statSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
-import { before, describe, it } from 'node:test';
+import { before, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { findJob, loadJobsConfig, runBackupJob, restoreBackup, type BackupJob } from '../../src/backup/jobs/index.js';
 import { openCatalog } from '../../src/catalog/index.js';
@@ -107,9 +107,9 @@ describe('backup jobs: what a restore leaves behind and keeps', () => {
 
     const r = await runCli(['restore', 'app', name, '--to', path.join(dir, 'kept.db'), '--config', configFile], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /from the bucket, kept as the local copy, sha256 ok \(checked against the catalog\)/);
     const after = await runCli(['--json', 'backups', 'app', '--config', configFile], { cwd: dir });
     assert.deepEqual(json<Array<{ name: string; where: string }>>(after).map((e) => [e.name, e.where]), [[name, 'both']]);
+    assert.match(r.stdout, /from the bucket, kept as the local copy, sha256 ok \(checked against the catalog\)/);
     const local = path.join(job.localDir, name);
     assert.equal(sha256(await readFile(local)), sha);
     assert.equal(await readFile(`${local}.sha256`, 'utf8'), `${sha}  ${name}\n`);
@@ -206,6 +206,9 @@ describe('backup jobs: a restore refuses a backup Offsite did not make', () => {
     assert.equal(existsSync(out()), false, 'something was written at the target');
     assert.deepEqual((await readdir(dir)).filter((f) => f.startsWith('.offsite-restore')), [], 'a temporary file was left beside the target');
   }
+
+  // Each attack on its own: a target left by another test must not decide this one.
+  beforeEach(() => rm(out(), { force: true }));
 
   before(async () => {
     dir = await tempDir('offsite-forged-');
@@ -314,12 +317,14 @@ describe('backup jobs: a restore refuses a backup Offsite did not make', () => {
     const storage = openStorage(encJob.destinationUrl!);
     await storage.put('enc-20991231T000000Z.sqlite', evil);
     await storage.close();
-    for (const cfg of [encConfig, encBare]) {
-      const r = await runCli(['restore', 'enc', 'latest', '--to', out(), '--identity', path.join(dir, 'key.txt'), '--unverified', '--config', cfg], { cwd: dir });
-      assert.equal(r.code, 8, r.stdout + r.stderr);
-      assert.match(r.stderr, /is not age-encrypted, and backups of job enc are/);
-      await assertNothingRestored();
-    }
+    const plain = await runCli(['restore', 'enc', 'latest', '--to', out(), '--identity', path.join(dir, 'key.txt'), '--config', encConfig], { cwd: dir });
+    assert.equal(plain.code, 8, plain.stdout + plain.stderr);
+    await assertNothingRestored();
+    // Even when the user takes the risk of an unverified restore: never without decryption.
+    const r = await runCli(['restore', 'enc', 'latest', '--to', out(), '--identity', path.join(dir, 'key.txt'), '--unverified', '--config', encBare], { cwd: dir });
+    assert.equal(r.code, 8, r.stdout + r.stderr);
+    assert.match(r.stderr, /is not age-encrypted, and backups of job enc are/);
+    await assertNothingRestored();
     // The genuine one restores.
     const ok = await runCli(['restore', 'enc', json<{ name: string }>(made).name, '--to', out(), '--identity', path.join(dir, 'key.txt'), '--config', encBare], { cwd: dir });
     assert.equal(ok.code, 0, ok.stderr);
@@ -363,13 +368,14 @@ describe('backup jobs: private files whatever the umask', () => {
     try {
       const r = await runCliUmask000(['--json', 'backup', 'app', '--config', cfg], dir);
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stderr, /created the manifest key .*keys\/manifest\.key: .*Keep a copy with your age identity/);
       const { localPath } = json<{ localPath: string }>(r);
       assert.deepEqual(
-        [path.join(dir, '.offsite'), path.join(dir, '.offsite/backups'), path.join(dir, '.offsite/backups/app'), path.join(dir, 'state'), path.join(dir, 'keys')].map(mode),
-        [0o700, 0o700, 0o700, 0o700, 0o700],
+        [path.join(dir, '.offsite'), path.join(dir, '.offsite/backups'), path.join(dir, '.offsite/backups/app'), path.join(dir, 'state')].map(mode),
+        [0o700, 0o700, 0o700, 0o700],
       );
-      assert.deepEqual([localPath, `${localPath}.sha256`, path.join(dir, 'state/catalog.db'), key].map(mode), [0o600, 0o600, 0o600, 0o600]);
+      assert.deepEqual([localPath, `${localPath}.sha256`, path.join(dir, 'state/catalog.db')].map(mode), [0o600, 0o600, 0o600]);
+      assert.deepEqual([path.join(dir, 'keys'), key].map(mode), [0o700, 0o600]);
+      assert.match(r.stderr, /created the manifest key .*keys\/manifest\.key: .*Keep a copy with your age identity/);
       await rm(localPath); // so the restore downloads, checks and keeps it
       const restored = await runCliUmask000(['restore', 'app', 'latest', '--to', 'restored.db', '--config', cfg], dir);
       assert.equal(restored.code, 0, restored.stderr);
