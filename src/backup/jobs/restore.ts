@@ -13,7 +13,6 @@
  * integrity_check; DuckDB: every value read; pg_dump: pg_restore --list), and renamed into place.
  * An existing target is replaced only with `force`.
  */
-import Database from 'better-sqlite3';
 import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -23,34 +22,14 @@ import { decryptStream, describeMacCheck, gunzipStream, hashingStream, loadManif
 import { mkdirPrivate, renameDurable, writePrivateFile } from '../../files/index.js';
 import type { GetResult, Storage } from '../../storage/index.js';
 import type { BackupJob } from './config.js';
-import { duckdbIntegrityCheck } from './duckdb.js';
-import { describePostgresTarget, listPostgresDump, restorePostgres } from './postgres.js';
+import { describePostgresTarget, restorePostgres } from './postgres.js';
+import { checkRestored } from './restore-check.js';
+import { BackupRestoreError } from './restore-error.js';
 import { checkObjectFacts, factsOfRecord } from './record.js';
 import { RESTORE_TEMP_PREFIX } from './run.js';
 import { byteLimit, pipeToNewPrivateFile } from './write.js';
 
-export class BackupRestoreError extends Error {
-  override name = 'BackupRestoreError';
-  constructor(
-    readonly code:
-      | 'NotFound'
-      /** The backup does not match what it must hold (SHA-256, size, encryption). */
-      | 'Corrupted'
-      /** The object's MAC does not match its metadata: altered in the bucket. */
-      | 'Forged'
-      /** Nothing proves what the backup must hold (no catalog record; no MAC, or another key's). */
-      | 'Unauthenticated'
-      /** The object is signed by a manifest key that is not here. */
-      | 'NeedsManifestKey'
-      | 'TargetExists'
-      | 'NeedsIdentity'
-      | 'CheckFailed'
-      | 'InvalidTarget',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { BackupRestoreError } from './restore-error.js';
 
 export interface BackupRestoreOptions {
   /** Where the restored file goes (for a PostgreSQL job: the dump file). Give this or `into`. */
@@ -128,6 +107,7 @@ export async function restoreBackup(job: BackupJob, name: string, opts: BackupRe
   const temp = target
     ? path.join(path.dirname(target), `${RESTORE_TEMP_PREFIX}${process.pid}-${path.basename(target)}`)
     : path.join(job.localDir, `${RESTORE_TEMP_PREFIX}${process.pid}-${name}.decoded`);
+  await rm(temp, { force: true }); // one of a dead restore whose pid we now have (never followed: it is created O_EXCL)
   const ctx: RestoreContext = { job, name, opts, mustDecrypt, temp };
   let fetched: Fetched | undefined;
   try {
@@ -348,47 +328,6 @@ async function requireAge(file: string, ctx: RestoreContext): Promise<void> {
     'Corrupted',
     `the stored ${ctx.name} is not age-encrypted, and backups of job ${ctx.job.name} are: Offsite did not write it; nothing was restored`,
   );
-}
-
-async function checkRestored(job: BackupJob, file: string): Promise<string> {
-  switch (job.source.kind) {
-    case 'sqlite':
-      return sqliteIntegrity(file);
-    case 'postgres': {
-      const entries = await listPostgresDump(file).catch((e: Error) => {
-        throw new BackupRestoreError('CheckFailed', `the restored file is not a readable pg_dump archive: ${e.message}`);
-      });
-      return `pg_restore --list ok (${entries} entries)`;
-    }
-    case 'dir':
-      return 'tar'; // read in full, and refused entry by entry if unsafe, when it is extracted
-    case 'duckdb': {
-      const check = await duckdbIntegrityCheck(file);
-      if (!check.ok) throw new BackupRestoreError('CheckFailed', `the restored database fails the check: ${check.detail}`);
-      return `duckdb: every value read, ${check.detail.split(':')[0]}`;
-    }
-    default:
-      return 'none (a plain file)';
-  }
-}
-
-/**
- * PRAGMA integrity_check on a read-write connection that writes nothing (query_only): a
- * read-only connection to a WAL-mode database (what the online backup of a WAL database is)
- * leaves its -wal and -shm files behind, since only a writer may remove them, and they would be
- * renamed away from the restored file.
- */
-function sqliteIntegrity(file: string): string {
-  const db = new Database(file, { fileMustExist: true });
-  try {
-    db.pragma('query_only = ON');
-    const rows = db.pragma('integrity_check') as Array<{ integrity_check: string }>;
-    const result = rows.map((r) => r.integrity_check).join('; ');
-    if (result !== 'ok') throw new BackupRestoreError('CheckFailed', `the restored database fails SQLite's integrity check: ${result.slice(0, 300)}`);
-    return 'sqlite integrity_check ok';
-  } finally {
-    db.close();
-  }
 }
 
 async function sha256OfFile(file: string): Promise<string | undefined> {
