@@ -22,8 +22,10 @@ export type {
   TotalsRow,
   LocatedManifest,
   RebuildResult,
+  BackupRecord,
+  BackupRecordInput,
 } from './types.js';
-export { openCatalog, BUSY_TIMEOUT_MS } from './open.js';
+export { openCatalog, openExistingCatalog, BUSY_TIMEOUT_MS } from './open.js';
 export { CatalogError, isCatalogError, type CatalogErrorCode } from './errors.js';
 export { MIGRATIONS } from './migrations.js';
 export { THROUGHPUT_WINDOW } from './throughput.js';

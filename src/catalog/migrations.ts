@@ -120,4 +120,25 @@ export const MIGRATIONS: readonly string[] = [
     CHECK (manifest_auth IN ('local', 'authentic', 'unsigned', 'forged', 'no-key', 'other-key'));
   UPDATE archives SET manifest_auth = CASE WHEN started_at IS NOT NULL THEN 'local' ELSE 'unsigned' END WHERE status = 'done';
   `,
+  // 4: one row per backup a job made: what restore checks a local copy or a downloaded object
+  // against (the object's own metadata is only as trustworthy as whoever can write the bucket).
+  `
+  CREATE TABLE backups (
+    id          INTEGER PRIMARY KEY,
+    job         TEXT    NOT NULL,
+    -- The file name, the same locally and in the bucket; a fixed key_template reuses it.
+    name        TEXT    NOT NULL,
+    -- Storage URL without secrets once uploaded; NULL while the backup exists only locally.
+    destination TEXT,
+    -- Of the backup file as stored (after compression and encryption).
+    size        INTEGER NOT NULL CHECK (size >= 0),
+    sha256      TEXT    NOT NULL,
+    encrypted   INTEGER NOT NULL CHECK (encrypted IN (0, 1)),
+    compression TEXT    NOT NULL CHECK (compression IN ('none', 'gzip')),
+    created_at  TEXT    NOT NULL,
+    uploaded_at TEXT,
+    UNIQUE (job, name),
+    CHECK ((destination IS NULL) = (uploaded_at IS NULL))
+  );
+  `,
 ];

@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, constants, existsSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { archiveMethods } from './archives.js';
+import { backupMethods } from './backups.js';
 import { CatalogError, classifySqliteError } from './errors.js';
 import { migrate } from './migrate.js';
 import { noteMethods } from './notes.js';
@@ -34,7 +35,45 @@ function classified<T extends object>(methods: T, file: string): T {
 }
 
 /**
- * Open (creating it and its directory if needed) the catalog at `file` and bring its schema up
+ * A new catalog is private whatever the umask: 0600, in 0700 directories made for it (restores
+ * trust its backup records, so other users must not be able to write them). SQLite gives the
+ * -wal and -shm files the mode of the database file. Synchronous, as openCatalog is; the same
+ * rules as the files layer's mkdirPrivate and openNewPrivateFile.
+ */
+function createPrivately(file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  const first = mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (first !== undefined) {
+    for (let d = dir; ; d = path.dirname(d)) {
+      chmodSync(d, 0o700);
+      if (d === first || d === path.dirname(d)) break;
+    }
+  }
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return; // made meanwhile, or already there
+    throw e;
+  }
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The catalog at `file` if there is one (brought up to date like openCatalog), else undefined:
+ * for commands that only read it, which must not leave a new catalog behind.
+ */
+export function openExistingCatalog(file: string): Catalog | undefined {
+  if (file !== ':memory:' && !existsSync(file)) return undefined;
+  return openCatalog(file);
+}
+
+/**
+ * Open (creating it privately, and its directory, if needed) the catalog at `file` and bring its schema up
  * to date. Throws CatalogTooNew for a catalog written by a newer Offsite, CatalogUnreadable for
  * a file that is not an SQLite database or cannot be created, CatalogBusy if another process
  * keeps it locked.
@@ -43,7 +82,7 @@ export function openCatalog(file: string): Catalog {
   const inMemory = file === ':memory:';
   let db: Database.Database;
   try {
-    if (!inMemory) mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    if (!inMemory && !existsSync(file)) createPrivately(file);
     db = new Database(file);
   } catch (e) {
     const classified = classifySqliteError(e, file);
@@ -68,6 +107,7 @@ export function openCatalog(file: string): Catalog {
 
   const methods = {
     ...archiveMethods(db),
+    ...backupMethods(db),
     ...noteMethods(db),
     ...operationMethods(db),
     ...throughputMethods(db),

@@ -107,6 +107,27 @@ export interface NoteRow extends NoteInput {
   recordedAt: string;
 }
 
+export interface BackupRecordInput {
+  job: string;
+  /** The backup's file name, the same locally and in the bucket. */
+  name: string;
+  /** Bytes of the backup file (after compression and encryption). */
+  size: number;
+  /** SHA-256 of the backup file. */
+  sha256: string;
+  encrypted: boolean;
+  compression: Compression;
+}
+
+/** A backup a job made, as recorded when its local copy was written (and when it was uploaded). */
+export interface BackupRecord extends BackupRecordInput {
+  id: number;
+  /** Storage URL (no secrets) it was uploaded to; null while it exists only locally. */
+  destination: string | null;
+  createdAt: string;
+  uploadedAt: string | null;
+}
+
 export type OperationStatus = 'running' | 'ok' | 'failed' | 'interrupted';
 
 export interface OperationResult {
@@ -236,6 +257,19 @@ export interface Catalog {
   /** Insert or update the note object at (destination, key). */
   recordNote(note: NoteInput): NoteRow;
   listNotes(sessionId?: string): NoteRow[];
+
+  // Backups of backup jobs -------------------------------------------------------------
+
+  /**
+   * Record the backup file a run just wrote. A row with the same job and name (a fixed
+   * key_template) is replaced, and is no longer marked uploaded.
+   */
+  recordBackup(input: BackupRecordInput): BackupRecord;
+  /** The store confirmed the object (size and SHA-256). NotFound if the backup is not recorded. */
+  markBackupUploaded(job: string, name: string, destination: string): void;
+  getBackup(job: string, name: string): BackupRecord | undefined;
+  /** The backup is gone from both sides (prune). No error if it was not recorded. */
+  forgetBackup(job: string, name: string): void;
 
   // Operation log ----------------------------------------------------------------------
 

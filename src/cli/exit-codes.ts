@@ -17,7 +17,7 @@ export const EXIT = {
   precondition: 6,
   /** The store stayed unreachable or overloaded after the retries. */
   transient: 7,
-  /** Stored data failed its integrity check. */
+  /** Stored data failed its integrity check, or nothing proves Offsite wrote it. */
   corrupted: 8,
   /** The object is in an archive class and must be restored first. */
   archived: 9,
@@ -71,6 +71,9 @@ const BY_CODE: Record<string, number> = {
   SnapshotFailed: EXIT.failure,
   UploadFailed: EXIT.failure,
   Corrupted: EXIT.corrupted,
+  Forged: EXIT.corrupted,
+  Unauthenticated: EXIT.corrupted,
+  NeedsManifestKey: EXIT.usage,
   CheckFailed: EXIT.corrupted,
   TargetExists: EXIT.usage,
   NeedsIdentity: EXIT.usage,

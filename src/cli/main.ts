@@ -12,7 +12,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerSnapshotCommands } from './commands/snapshot.js';
 import { registerSyncCommands } from './commands/sync.js';
 import { errorCodeOf, EXIT, exitCodeFor } from './exit-codes.js';
-import { printJson } from './output.js';
+import { CommandFailure, printJson } from './output.js';
 import { clearProgressLine } from './progress.js';
 
 // The SDK warns on every run that its 2027 releases will need Node 22; Offsite pins its SDK
@@ -78,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     clearProgressLine();
     process.stderr.write(`offsite: ${firstLine(message)}\n`);
     if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-    if (wantsJson) printJson({ ok: false, error: { code: errorCodeOf(e), message } });
+    if (wantsJson) printJson({ ok: false, error: { ...(e instanceof CommandFailure ? e.details : {}), code: errorCodeOf(e), message } });
     return exitCodeFor(e);
   }
 }

@@ -61,3 +61,19 @@ export function parsePairs(pairs: string[] | undefined, what: string): Record<st
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+/**
+ * A command that failed after doing part of its work: `code` picks the exit code (exit-codes.ts),
+ * and `details` go into the --json error object beside code and message (say, the local copy a
+ * backup kept when its upload failed).
+ */
+export class CommandFailure extends Error {
+  override name = 'CommandFailure';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+}

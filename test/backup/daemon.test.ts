@@ -19,6 +19,9 @@ import { OFFSITE_BIN, runCli } from '../support/cli.js';
 import { adminClient, createTestBucket, s3ChildEnv, s3TestServer, s3Url, tempDir } from '../support/env.js';
 import { readAll } from '../support/data.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { useTestManifestKey } from './job-support.js';
+
+await useTestManifestKey();
 
 Object.assign(process.env, s3ChildEnv());
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -102,11 +105,12 @@ describe('offsite daemon while the bucket is unreachable (FAKE proxy closes its 
       // daemon lives on; the local copies are kept.
       await out.waitFor(() => failuresOf('app').length >= 3 && failuresOf('broken').length >= 3, 'three failed ticks of each job');
       for (const e of failuresOf('app').slice(0, 3)) {
-        assert.equal(e.code, 'UploadFailed', JSON.stringify(e));
+        // The cause's code: the bucket is unreachable (exit code 7 for `offsite backup`).
+        assert.equal(e.code, 'Transient', JSON.stringify(e));
         assert.match(e.error!, /local copy kept/);
         assert.ok(e.nextRunAt, 'the failure says when the next try is');
       }
-      assert.equal(failuresOf('broken')[0]!.code, 'SnapshotFailed');
+      assert.equal(failuresOf('broken')[0]!.code, 'SourceMissing');
       assert.equal(daemon.exitCode, null, 'the daemon is still running');
       const localCopies = (await readdir(path.join(dir, '.offsite/backups/app'))).filter((f) => f.endsWith('.sqlite'));
       assert.ok(localCopies.length >= 3, `local copies kept: ${localCopies.join(', ')}`);
@@ -119,7 +123,7 @@ describe('offsite daemon while the bucket is unreachable (FAKE proxy closes its 
       const head = await direct.head(`db/${uploaded.name}`);
       assert.equal(head.metadata['offsite-sha256'], uploaded.sha256);
       assert.equal((await readFile(path.join(dir, '.offsite/backups/app', `${uploaded.name}.sha256`), 'utf8')).split(' ')[0], uploaded.sha256);
-      assert.equal(failuresOf('broken').at(-1)!.code, 'SnapshotFailed', 'the broken job still fails on its own');
+      assert.equal(failuresOf('broken').at(-1)!.code, 'SourceMissing', 'the broken job still fails on its own');
 
       // SIGTERM while parts are being uploaded (the proxy delays them): exit 0, the multipart
       // upload aborted, and no object for the interrupted run.

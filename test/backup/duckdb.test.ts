@@ -17,6 +17,9 @@ import { listBackups, restoreBackup, startBackupLoop, type BackupLoopEvent } fro
 import { openStorage } from '../../src/storage/index.js';
 import { rejectsWithCode as rejectsWithCodeOf } from '../support/assert.js';
 import { createTestBucket, s3ChildEnv, s3TestServer, tempDir } from '../support/env.js';
+import { useTestManifestKey } from './job-support.js';
+
+await useTestManifestKey();
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 

@@ -19,6 +19,9 @@ import { openStorage } from '../../src/storage/index.js';
 import { OFFSITE_BIN, runCli } from '../support/cli.js';
 import { adminClient, createTestBucket, s3ChildEnv, s3TestServer, s3Url, tempDir } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { useTestManifestKey } from './job-support.js';
+
+await useTestManifestKey();
 
 Object.assign(process.env, s3ChildEnv());
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -129,6 +132,9 @@ describe('backup jobs: SQLite to RGW while a writer runs', () => {
     const restored = await restoreBackup(job, first.name, { to: path.join(dir, 'restored.db'), storage });
     assert.equal(restored.from, 's3');
     assert.equal(restored.sha256, first.sha256);
+    // No catalog given: the object's metadata counts because the manifest key signed it.
+    assert.equal(restored.verifiedBy, 'manifest-key');
+    assert.equal(restored.keptLocal, true);
     assert.equal(assertPrefixOfWrites(path.join(dir, 'restored.db'), 60_000), n1);
     await assert.rejects(restoreBackup(job, first.name, { to: path.join(dir, 'restored.db'), storage }), { code: 'TargetExists' });
 
@@ -138,12 +144,12 @@ describe('backup jobs: SQLite to RGW while a writer runs', () => {
     catalog.close();
     await storage.close();
 
-    // The CLI shows the same merged list.
+    // The CLI shows the same merged list; the restored backup was kept as its local copy.
     const cli = await runCli(['--json', 'backups', 'app', '--config', configFile], { cwd: dir });
     assert.equal(cli.code, 0, cli.stderr);
     assert.deepEqual(
       (JSON.parse(cli.stdout) as Array<{ name: string; where: string }>).map((e) => e.where),
-      ['both', 'local', 's3'],
+      ['both', 'local', 'both'],
     );
   });
 
@@ -158,7 +164,7 @@ describe('backup jobs: SQLite to RGW while a writer runs', () => {
     await rm(path.join(job.localDir, newest!.name));
     const r = await runCli(['restore', 'app', newest!.name, '--to', path.join(dir, 'bad.db'), '--config', configFile], { cwd: dir });
     assert.equal(r.code, 8, r.stderr);
-    assert.match(r.stderr, /does not match its SHA-256/);
+    assert.match(r.stderr, /^offsite: the stored \S+ is 16 bytes, and the backup Offsite made was \d+: it was replaced or damaged in the bucket/);
     await storage.close();
   });
 });

@@ -26,6 +26,12 @@ import { rejectsWithCode } from '../support/assert.js';
 import { runCli } from '../support/cli.js';
 import { readAll } from '../support/data.js';
 import { createTestBucket, s3ChildEnv, s3Url } from '../support/env.js';
+import { openStorage } from '../../src/storage/index.js';
+import { useTestManifestKey } from './job-support.js';
+
+await useTestManifestKey();
+// S3 credentials in our environment, as a deployment has them: they must not reach the PostgreSQL tools.
+Object.assign(process.env, s3ChildEnv());
 
 interface PostgresServer {
   host: string;
@@ -265,6 +271,44 @@ describe('PostgreSQL dump and restore', () => {
     }
   });
 
+  it('keeps sslpassword off the command line (a 0600 service file) and gives pg_dump none of Offsite\'s secrets', async () => {
+    const sslPassword = `key-pass-${randomBytes(6).toString('hex')}`;
+    const planted = { AWS_SECRET_ACCESS_KEY: `aws-${randomBytes(6).toString('hex')}`, OFFSITE_SYNC_TOKEN: `sync-${randomBytes(6).toString('hex')}` };
+    const saved = { AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY, OFFSITE_SYNC_TOKEN: process.env.OFFSITE_SYNC_TOKEN };
+    Object.assign(process.env, planted);
+    const lock = await holdLock(SOURCE_DB, 'big');
+    try {
+      const { stream, done } = dumpPostgres({ url: `${urlFor(SOURCE_DB)}?sslpassword=${encodeURIComponent(sslPassword)}` });
+      const body = readAll(stream);
+      const pid = await blockedPgDump();
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+      assert.ok(!cmdline.includes(sslPassword) && !cmdline.includes('sslpassword'), cmdline);
+      assert.ok(!cmdline.includes(pg.password), 'the password is on the command line');
+
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      for (const [name, value] of Object.entries(planted)) {
+        assert.ok(!environ.some((v) => v.startsWith(`${name}=`) || v.includes(value)), `${name} reached pg_dump`);
+      }
+      assert.ok(!environ.some((v) => v.startsWith('AWS_') || v.startsWith('OFFSITE_')), environ.filter((v) => /^(AWS|OFFSITE)_/.test(v)).join(' '));
+      assert.ok(environ.some((v) => v.startsWith('PATH=')), 'pg_dump still gets PATH');
+      const serviceFile = environ.find((v) => v.startsWith('PGSERVICEFILE='))?.slice('PGSERVICEFILE='.length) ?? assert.fail('no PGSERVICEFILE');
+      assert.ok(environ.includes('PGSERVICE=offsite'));
+      assert.equal(statSync(serviceFile).mode & 0o777, 0o600);
+      assert.equal(readFileSync(serviceFile, 'utf8'), `[offsite]\nsslpassword=${sslPassword}\n`);
+
+      await lock.release();
+      await done; // libpq took the service file (an unknown keyword in it would fail the connection)
+      assert.equal((await body).subarray(0, 5).toString(), 'PGDMP');
+      assert.equal(existsSync(serviceFile), false, 'the service file outlived pg_dump');
+    } finally {
+      await lock.release();
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
+
   it('kills pg_dump when the signal aborts, or when the consumer destroys the stream', async () => {
     const lock = await holdLock(SOURCE_DB, 'big');
     try {
@@ -360,7 +404,7 @@ describe('PostgreSQL dump and restore', () => {
     const into = `postgresql://${encodeURIComponent(ODD_USER)}@${pg.host}:${pg.port}/offsite_from_job`;
     const restore = await runCli(['restore', 'pg', 'latest', '--into', into], { cwd: dir, env });
     assert.equal(restore.code, 0, restore.stderr);
-    assert.match(restore.stdout, /from the bucket, sha256 ok.*pg_restore --list ok \(\d+ entries\); pg_restore ok/);
+    assert.match(restore.stdout, /from the bucket, sha256 ok \(checked against the catalog\).*pg_restore --list ok \(\d+ entries\); pg_restore ok/);
     assert.deepEqual(await digests('offsite_from_job'), await digests(SOURCE_DB));
 
     // Into a database that already has the tables: refused without --force, replaced with it.
@@ -384,6 +428,63 @@ describe('PostgreSQL dump and restore', () => {
       const full = path.join(dir, file);
       if (statSync(full).isFile()) assert.ok(!(await readFile(full)).includes(ODD_PASSWORD), `password in ${file}`);
     }
+  });
+
+  it('a wrong PGPASSWORD makes "offsite backup" exit 4 (credentials refused), the password nowhere', async () => {
+    const dir = path.join(work, 'authjob');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'offsite.toml'), `[catalog]\npath = "catalog.db"\n[jobs.pg]\nsource = "postgres:"\n`);
+    const wrong = `Wr0ng-${randomBytes(8).toString('hex')}`;
+    const env = { PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: ODD_USER, PGPASSWORD: wrong, PGDATABASE: SOURCE_DB };
+    for (const args of [['backup', 'pg'], ['--json', 'backup', 'pg']]) {
+      const r = await runCli(args, { cwd: dir, env });
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(r.stderr, /^offsite: job pg: pg_dump of .*: authentication refused: .*password authentication failed/);
+      assert.ok(!(r.stdout + r.stderr).includes(wrong));
+      if (args[0] === '--json') assert.equal((JSON.parse(r.stdout) as { error: { code: string } }).error.code, 'AuthFailed');
+    }
+  });
+
+  it('restore --into never runs pg_restore on a dump somebody else put in the bucket (exit 8), with the catalog or without', async () => {
+    const bucket = await createTestBucket('pgforged');
+    const dir = path.join(work, 'forged');
+    await mkdir(dir);
+    const body = `[jobs.pg]\nsource = "postgres:"\ndestination = "${s3Url(bucket, 'pg/')}"\nkeep_local = false\n`;
+    await writeFile(path.join(dir, 'offsite.toml'), `[catalog]\npath = "catalog.db"\n${body}`);
+    await writeFile(path.join(dir, 'bare.toml'), `[catalog]\npath = "none/catalog.db"\n${body}`);
+    const env = { ...s3ChildEnv(), PGHOST: pg.host, PGPORT: String(pg.port), PGUSER: ODD_USER, PGPASSWORD: ODD_PASSWORD, PGDATABASE: SOURCE_DB };
+    const older = await runCli(['--json', 'backup', 'pg'], { cwd: dir, env });
+    assert.equal(older.code, 0, older.stderr);
+    await sleep(1100); // another timestamp, another name
+    const newer = await runCli(['--json', 'backup', 'pg'], { cwd: dir, env });
+    assert.equal(newer.code, 0, newer.stderr);
+    const name = (JSON.parse(newer.stdout) as { name: string }).name;
+
+    // The attacker's dump: a valid pg_dump archive whose restore would run their SQL.
+    await psql('postgres', 'CREATE DATABASE offsite_evil_src');
+    await psql('offsite_evil_src', 'CREATE TABLE pwned (who text); INSERT INTO pwned VALUES (\'attacker\')');
+    const evilDump = path.join(work, 'evil.dump');
+    await dumpToFile({ url: urlFor('offsite_evil_src') }, evilDump);
+    const storage = openStorage(s3Url(bucket, 'pg/'));
+    const olderMeta = (await storage.head((JSON.parse(older.stdout) as { name: string }).name)).metadata;
+    const attempts: Array<[string, Record<string, string> | undefined]> = [
+      ['offsite.toml', undefined],
+      ['offsite.toml', olderMeta],
+      ['bare.toml', undefined],
+      ['bare.toml', olderMeta],
+    ];
+    try {
+      for (const [config, metadata] of attempts) {
+        await storage.put(name, await readFile(evilDump), metadata ? { metadata } : {});
+        const into = `postgresql://${encodeURIComponent(ODD_USER)}@${pg.host}:${pg.port}/offsite_forged`;
+        const r = await runCli(['restore', 'pg', 'latest', '--into', into, '--config', config], { cwd: dir, env });
+        assert.equal(r.code, 8, `${config} ${metadata ? 'with copied metadata' : 'without metadata'}: ${r.stdout}${r.stderr}`);
+        assert.equal(await databaseExists('offsite_forged'), false, 'the restore created the target database');
+      }
+    } finally {
+      await storage.close();
+    }
+    assert.equal(existsSync(path.join(dir, 'none')), false);
   });
 });
 

@@ -24,7 +24,7 @@ describe('catalog migrations', () => {
       assert.equal(db.pragma('user_version', { simple: true }), MIGRATIONS.length);
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       const tables = db.prepare<[], { name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all().map((t) => t.name);
-      assert.deepEqual(tables, ['archives', 'operations', 'restores', 'session_notes', 'throughput']);
+      assert.deepEqual(tables, ['archives', 'backups', 'operations', 'restores', 'session_notes', 'throughput']);
     } finally {
       db.close();
     }

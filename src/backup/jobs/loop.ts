@@ -29,6 +29,8 @@ export type BackupLoopEvent =
   /** The run failed (`result` is set when a local copy was made but the upload failed). */
   | { type: 'run-failed'; job: string; error: string; code: string | undefined; result?: BackupRunResult; nextRunAt: Date | undefined }
   | { type: 'pruned'; job: string; deletedLocal: string[]; deletedRemote: string[] }
+  /** The first upload created the user's manifest key (record.ts): a copy belongs with the age identity. */
+  | { type: 'manifest-key-created'; job: string; file: string; message: string }
   | { type: 'prune-failed'; job: string; error: string }
   /** The configuration could not be read: the loop runs nothing. */
   | { type: 'config-failed'; error: string }
@@ -45,7 +47,7 @@ export interface BackupLoopOptions {
   only?: string[];
   /** Where runs are recorded; default the config's catalog path; null: not recorded. */
   catalogPath?: string | null;
-  /** Reports; default: failures as process warnings on stderr, successes silent. */
+  /** Reports; default: failures (and the creation of the manifest key) as process warnings on stderr, successes silent. */
   onEvent?: (event: BackupLoopEvent) => void;
   /**
    * DuckDB jobs of an app that keeps its database open: a connection of the app's instance
@@ -99,7 +101,7 @@ interface ScheduledJob {
 export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHandle {
   const report = (event: BackupLoopEvent): void => {
     try {
-      (options.onEvent ?? warnOnFailure)(event);
+      (options.onEvent ?? warnByDefault)(event);
     } catch {
       // A logger that throws must not take the loop (or the host) down with it.
     }
@@ -183,16 +185,17 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
       entry.failure = { type: 'run-failed', job: job.name, error: messageOf(e), code: codeOf(e) };
       return;
     }
+    if (result.manifestKeyCreated) report({ type: 'manifest-key-created', job: job.name, file: result.manifestKeyCreated, message: manifestKeyNotice(result.manifestKeyCreated) });
     if (result.uploadError) {
       entry.lastFailure = { at: new Date(), error: result.uploadError };
-      entry.failure = { type: 'run-failed', job: job.name, error: `upload failed, local copy kept: ${result.uploadError}`, code: 'UploadFailed', result };
+      entry.failure = { type: 'run-failed', job: job.name, error: `upload failed, local copy kept: ${result.uploadError}`, code: result.uploadErrorCode ?? 'UploadFailed', result };
       return;
     }
     entry.lastSuccessAt = new Date();
     report({ type: 'run-ok', job: job.name, result });
     if (Object.values(job.retention).some((v) => v !== undefined) && !signal.aborted) {
       try {
-        const pruned = await pruneBackups(job, { ...(entry.storage ? { storage: entry.storage } : {}), dryRun: false });
+        const pruned = await pruneBackups(job, { ...(entry.storage ? { storage: entry.storage } : {}), ...(catalog ? { catalog } : {}), dryRun: false });
         if (pruned.deletedLocal.length || pruned.deletedRemote.length) report({ type: 'pruned', job: job.name, deletedLocal: pruned.deletedLocal, deletedRemote: pruned.deletedRemote });
       } catch (e) {
         report({ type: 'prune-failed', job: job.name, error: messageOf(e) });
@@ -253,12 +256,21 @@ export function lastRuns(catalog: Catalog, job: string): { lastStartAt?: Date; l
   };
 }
 
-function warnOnFailure(event: BackupLoopEvent): void {
+function warnByDefault(event: BackupLoopEvent): void {
+  if (event.type === 'manifest-key-created') {
+    process.emitWarning(event.message, 'OffsiteBackupWarning');
+    return;
+  }
   if (event.type === 'run-failed' || event.type === 'prune-failed' || event.type === 'config-failed') {
     const job = 'job' in event ? ` job ${event.job}` : '';
     const retry = event.type === 'run-failed' && event.nextRunAt ? `; next try ${event.nextRunAt.toISOString()}` : '';
     process.emitWarning(`offsite backup${job}: ${event.error}${retry}`, 'OffsiteBackupWarning');
   }
+}
+
+/** What to tell the user, once, when a run created the manifest key. */
+export function manifestKeyNotice(file: string): string {
+  return `created the manifest key ${file}: it signs every backup uploaded from here. Keep a copy with your age identity; a restore from the bucket alone (without this machine's catalog) needs it`;
 }
 
 function messageOf(e: unknown): string {

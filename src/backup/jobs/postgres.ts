@@ -3,9 +3,12 @@
  * consistent snapshot taken in one transaction while the database stays in use) and
  * `pg_restore`. Debian ships them in the package `postgresql-client`.
  *
- * Passwords never reach a command line (visible to every user in `ps`), a log or an error: the
- * tools get a connection string without it, and the password in a temporary passfile (mode 0600,
- * in a private temp directory, deleted when the tool has exited, whatever happened).
+ * Secrets never reach a command line (visible to every user in `ps`), a log or an error: the
+ * tools get a connection string without them, the password in a temporary passfile and a key
+ * passphrase (`sslpassword`, which has no environment variable) in a temporary service file
+ * (both mode 0600, in a private temp directory, deleted when the tool has exited, whatever
+ * happened). The tools run with a minimal environment (toolEnvironment): the variables libpq
+ * and the tools read, not Offsite's own (S3 credentials, sync tokens).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -148,7 +151,7 @@ export async function restorePostgres(
 export async function listPostgresDump(dumpFile: string, opts: { pgRestorePath?: string } = {}): Promise<number> {
   const tool = opts.pgRestorePath ?? 'pg_restore';
   const out = await new Promise<string>((resolve, reject) => {
-    execFile(tool, ['--list', dumpFile], { maxBuffer: 256 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(tool, ['--list', dumpFile], { maxBuffer: 256 * 1024 * 1024, env: toolEnvironment(process.env, {}) }, (error, stdout, stderr) => {
       if (!error) resolve(stdout);
       else if ((error as NodeJS.ErrnoException).code === 'ENOENT') reject(classifySpawnError(tool, error, { what: 'pg_restore --list', failureCode: 'RestoreFailed', signal: undefined }));
       else reject(new PostgresError('RestoreFailed', `pg_restore --list ${dumpFile}: ${summarise(stderr) || error.message}`, { detail: summarise(stderr) }));
@@ -169,17 +172,34 @@ interface ResolvedTarget {
   user: string;
   database: string;
   password: string | undefined;
-  /** The tools' environment: ours, with the target's PG* variables and no PGPASSWORD. */
+  /** The passphrase of the client key (`sslpassword=` in the URL), given through a service file. */
+  sslPassword: string | undefined;
+  /** The tools' environment: the few variables they need, with the target's PG* variables and no PGPASSWORD. */
   env: NodeJS.ProcessEnv;
+}
+
+/**
+ * What a PostgreSQL tool may see of our environment: where to find programs and the user's own
+ * libpq files (HOME: ~/.pgpass, ~/.pg_service.conf, ~/.postgresql/ certificates), the locale,
+ * the time zone, temp files, Kerberos for GSSAPI logins; on Windows what a process needs to start
+ * and where pgpass.conf lives. Never the rest: AWS_SECRET_ACCESS_KEY, OFFSITE_SYNC_TOKEN and the
+ * like are none of pg_dump's business, and a process's environment is readable by its user's
+ * other processes.
+ */
+const TOOL_ENV = /^(PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_[A-Z_]+|TZ|TMPDIR|KRB5CCNAME|KRB5_CONFIG|KRB5_KTNAME|KRB5_CLIENT_KTNAME|SYSTEMROOT|SYSTEMDRIVE|WINDIR|APPDATA|USERPROFILE|TEMP|TMP|COMSPEC|PATHEXT)$/i;
+
+function toolEnvironment(ours: NodeJS.ProcessEnv, target: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(ours)) if (TOOL_ENV.test(k)) env[k] = v;
+  // Only the target's PG* variables reach the tools, so a PGDATABASE of our own process never
+  // mixes with a target given as { env }.
+  for (const [k, v] of Object.entries(target)) if (k.startsWith('PG') && k !== 'PGPASSWORD') env[k] = v;
+  return env;
 }
 
 function resolveTarget(target: PostgresTarget): ResolvedTarget {
   const source = target.env ?? process.env;
-  // Only the target's PG* variables reach the tools, so a PGDATABASE of our own process never
-  // mixes with a target given as { env }.
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v;
-  for (const [k, v] of Object.entries(source)) if (k.startsWith('PG') && k !== 'PGPASSWORD') env[k] = v;
+  const env = toolEnvironment(process.env, source);
   const defaultUser = source.PGUSER || osUserName();
   if (target.url === undefined) {
     const database = source.PGDATABASE || defaultUser;
@@ -191,6 +211,7 @@ function resolveTarget(target: PostgresTarget): ResolvedTarget {
       user: defaultUser,
       database,
       password: source.PGPASSWORD || undefined,
+      sslPassword: undefined,
       env,
     };
   }
@@ -198,7 +219,16 @@ function resolveTarget(target: PostgresTarget): ResolvedTarget {
   const user = u.user ?? defaultUser;
   const password = u.password ?? (source.PGPASSWORD || undefined);
   // A passfile= in the URL would win over the passfile that carries the password.
-  const dropKeys = password === undefined ? ['password'] : ['password', 'passfile'];
+  const dropKeys = password === undefined ? ['password', 'sslpassword'] : ['password', 'passfile', 'sslpassword'];
+  if (u.sslPassword !== undefined) {
+    // The service file that carries it replaces the user's: a service of theirs would be lost.
+    if (u.params.some((p) => p.key === 'service') || source.PGSERVICE) {
+      throw new PostgresError('InvalidUrl', `invalid PostgreSQL URL ${redactPostgresUrl(target.url)}: sslpassword cannot be combined with a service (service= or PGSERVICE); put sslpassword in that service's section of your service file instead`);
+    }
+    if (/[\r\n]|\s$/.test(u.sslPassword)) {
+      throw new PostgresError('InvalidUrl', `invalid PostgreSQL URL ${redactPostgresUrl(target.url)}: an sslpassword with a line break or trailing white space cannot be passed to the tools; change the key's passphrase`);
+    }
+  }
   return {
     conninfo: buildUrl(u, { dropKeys }),
     conninfoFor: (database) => buildUrl(u, { dropKeys: [...dropKeys, 'dbname'], database }),
@@ -207,6 +237,7 @@ function resolveTarget(target: PostgresTarget): ResolvedTarget {
     user,
     database: u.database ?? (source.PGDATABASE || user),
     password,
+    sslPassword: u.sslPassword,
     env,
   };
 }
@@ -238,6 +269,7 @@ interface ParsedUrl {
   params: { key: string; raw: string }[];
   user: string | undefined;
   password: string | undefined;
+  sslPassword: string | undefined;
   host: string | undefined;
   port: string | undefined;
   database: string | undefined;
@@ -281,6 +313,7 @@ function parsePostgresUrl(url: string): ParsedUrl {
     params: [],
     user: rawUser ? decode(rawUser, 'user name') : undefined,
     password: colon === -1 ? undefined : decode(userinfo.slice(colon + 1), 'password'),
+    sslPassword: undefined,
     host: undefined,
     port: undefined,
     database: rawPath ? decode(rawPath, 'database name') : undefined,
@@ -300,6 +333,7 @@ function parsePostgresUrl(url: string): ParsedUrl {
     const value = decode(eq === -1 ? '' : raw.slice(eq + 1), `parameter ${key}`);
     parsed.params.push({ key, raw });
     if (key === 'password') parsed.password = value;
+    else if (key === 'sslpassword') parsed.sslPassword = value;
     else if (key === 'dbname') parsed.database = value;
     else if (key === 'host') parsed.host = value;
     else if (key === 'port') parsed.port = value;
@@ -325,13 +359,24 @@ function removeLivePassfiles(): void {
   for (const dir of livePassfileDirs) rmSync(dir, { recursive: true, force: true });
 }
 
-/** A passfile for one run: `*:*:*:*:password` in a private directory, removed by dispose(). */
-function passfileFor(password: string): { env: NodeJS.ProcessEnv; dispose(): void } {
-  if (/[\r\n]/.test(password)) {
+/** The name of the service in our temporary service file. */
+const SERVICE_NAME = 'offsite';
+
+/**
+ * The secrets of one run in files only our user can read: the password in a passfile
+ * (`*:*:*:*:password`), a key passphrase in a service file (libpq reads `sslpassword` from no
+ * environment variable). In a private directory, removed by dispose().
+ */
+function secretFilesFor(conn: ResolvedTarget): { env: NodeJS.ProcessEnv; dispose(): void } {
+  const env: NodeJS.ProcessEnv = {};
+  let password = conn.password;
+  if (password !== undefined && /[\r\n]/.test(password)) {
     // A passfile line cannot hold a line break: such a password goes in the child's environment
     // (readable only by our own user and root, unlike a command line).
-    return { env: { PGPASSWORD: password }, dispose() {} };
+    env.PGPASSWORD = password;
+    password = undefined;
   }
+  if (password === undefined && conn.sslPassword === undefined) return { env, dispose() {} };
   if (!exitCleanupInstalled) {
     exitCleanupInstalled = true;
     process.once('exit', removeLivePassfiles);
@@ -343,10 +388,20 @@ function passfileFor(password: string): { env: NodeJS.ProcessEnv; dispose(): voi
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const file = path.join(dir, 'pgpass');
-    // Any host, port, database and user: the file serves this one connection only.
-    writeFileSync(file, `*:*:*:*:${password.replace(/\\/g, '\\\\').replace(/:/g, '\\:')}\n`, { mode: 0o600 });
-    return { env: { PGPASSFILE: file }, dispose };
+    if (password !== undefined) {
+      const file = path.join(dir, 'pgpass');
+      // Any host, port, database and user: the file serves this one connection only.
+      writeFileSync(file, `*:*:*:*:${password.replace(/\\/g, '\\\\').replace(/:/g, '\\:')}\n`, { mode: 0o600, flag: 'wx' });
+      env.PGPASSFILE = file;
+    }
+    if (conn.sslPassword !== undefined) {
+      // libpq takes a service file's value as written, from after the "=" to the end of the line.
+      const file = path.join(dir, 'pg_service.conf');
+      writeFileSync(file, `[${SERVICE_NAME}]\nsslpassword=${conn.sslPassword}\n`, { mode: 0o600, flag: 'wx' });
+      env.PGSERVICEFILE = file;
+      env.PGSERVICE = SERVICE_NAME;
+    }
+    return { env, dispose };
   } catch (e) {
     dispose();
     throw e;
@@ -367,7 +422,7 @@ interface RunOptions {
 const STDERR_KEEP_BYTES = 64 * 1024;
 const KILL_GRACE_MS = 2000;
 
-/** Runs a PostgreSQL tool with the target's password in a passfile; resolves with its stderr. */
+/** Runs a PostgreSQL tool with the target's secrets in private files and a minimal environment; resolves with its stderr. */
 function runTool(tool: string, args: string[], conn: ResolvedTarget, opts: RunOptions): Promise<{ stderr: string }> {
   return new Promise((resolve, reject) => {
     const { signal } = opts;
@@ -377,7 +432,7 @@ function runTool(tool: string, args: string[], conn: ResolvedTarget, opts: RunOp
     }
     let pass: { env: NodeJS.ProcessEnv; dispose(): void };
     try {
-      pass = conn.password === undefined ? { env: {}, dispose() {} } : passfileFor(conn.password);
+      pass = secretFilesFor(conn);
     } catch (cause) {
       reject(new PostgresError(opts.failureCode, `${opts.what}: cannot write a temporary passfile: ${(cause as Error).message}`, { cause }));
       return;
@@ -439,7 +494,7 @@ function runTool(tool: string, args: string[], conn: ResolvedTarget, opts: RunOp
     });
     // 'close', not 'exit': stdout and stderr are fully read by then.
     child.once('close', (code, signalName) => {
-      const clean = redactSecrets(stderr, conn.password);
+      const clean = redactSecrets(stderr, conn.password, conn.sslPassword);
       if (signal?.aborted) finish(signal.reason);
       else if (code === 0) finish(undefined, { stderr: clean });
       else finish(classifyFailure(clean, code, signalName, opts));
@@ -487,9 +542,9 @@ function summarise(stderr: string): string {
 }
 
 /** Belt and braces: the tools do not echo passwords, but a URL in a message might hold one. */
-function redactSecrets(text: string, password: string | undefined): string {
+function redactSecrets(text: string, ...secrets: Array<string | undefined>): string {
   let out = text.replace(/postgres(ql)?:\/\/\S+/gi, (url) => redactPostgresUrl(url));
-  if (password) out = out.split(password).join('***');
+  for (const secret of secrets) if (secret) out = out.split(secret).join('***');
   return out;
 }
 

@@ -7,6 +7,7 @@
  * deleted.
  */
 import { rm } from 'node:fs/promises';
+import type { Catalog } from '../../catalog/index.js';
 import type { Storage } from '../../storage/index.js';
 import type { BackupJob, Retention } from './config.js';
 import { listBackups, type BackupEntry } from './list.js';
@@ -65,7 +66,8 @@ export function applyRetention(entries: BackupEntry[], retention: Retention): Pr
   return decisions;
 }
 
-export async function pruneBackups(job: BackupJob, opts: { storage?: Storage; dryRun?: boolean; signal?: AbortSignal } = {}): Promise<PruneResult> {
+/** `catalog`: where the job's backups are recorded; the records of deleted backups go too. */
+export async function pruneBackups(job: BackupJob, opts: { storage?: Storage; catalog?: Catalog; dryRun?: boolean; signal?: AbortSignal } = {}): Promise<PruneResult> {
   const entries = await listBackups(job, opts.storage, opts.signal ? { signal: opts.signal } : {});
   const decisions = applyRetention(entries, job.retention);
   const result: PruneResult = { decisions, deletedLocal: [], deletedRemote: [], dryRun: opts.dryRun ?? false };
@@ -84,5 +86,6 @@ export async function pruneBackups(job: BackupJob, opts: { storage?: Storage; dr
     await opts.storage.deleteMany(remote);
     result.deletedRemote.push(...remote);
   }
+  for (const d of decisions) if (!d.keep) opts.catalog?.forgetBackup(job.name, d.entry.name);
   return result;
 }

@@ -1,33 +1,49 @@
 /**
  * One run of a backup job: a consistent snapshot of the source into the job's local directory
  * (compressed and encrypted there if configured), its SHA-256 in a `NAME.sha256` file beside it
- * (`sha256sum -c` reads it), then the upload. Local first: the local copy is complete before
- * the bucket is touched, and a failed upload leaves it in place (listed as `local`). An object
- * counts as a backup only once the store has all of it: a put that is aborted (SIGTERM) or fails
- * leaves no object behind, and the stored size and SHA-256 metadata are checked with a HEAD.
- * One run per job at a time, across processes (a lock file in the local directory).
+ * (`sha256sum -c` reads it) and in the catalog's record of the backup, then the upload. Local
+ * first: the local copy is complete before the bucket is touched, and a failed upload leaves it
+ * in place (listed as `local`). An object counts as a backup only once the store has all of it:
+ * a put that is aborted (SIGTERM) or fails leaves no object behind, and the stored size and
+ * metadata (SHA-256, and the manifest key's MAC over the backup's facts, see record.ts) are
+ * checked with a HEAD. Everything written is private (0600 files, 0700 directories) whatever
+ * the umask. One run per job at a time, across processes (a lock file in the local directory).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import lockfile from 'proper-lockfile';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../../catalog/index.js';
-import { encryptStream, gzipStream, hashingStream } from '../../codec/index.js';
+import { encryptStream, gzipStream, hashingStream, loadManifestKey, type ManifestKey } from '../../codec/index.js';
+import { mkdirPrivate, renameDurable, writePrivateFile } from '../../files/index.js';
 import type { Storage } from '../../storage/index.js';
 import type { BackupJob } from './config.js';
 import { JobConfigError } from './config.js';
+import { backupMetadata, factsOfJob, MAC_METADATA, SHA256_METADATA, type BackupFacts } from './record.js';
 import { snapshotSource, sourceExtension } from './sources.js';
+import { pipeToNewPrivateFile } from './write.js';
 
-export const SHA256_METADATA = 'offsite-sha256';
+export { SHA256_METADATA } from './record.js';
 /** Temporary files in a job's local directory; a run removes any it finds (see removeLeftovers). */
 export const TEMP_PREFIX = '.offsite-tmp-';
+/**
+ * Temporary files of a restore (`.offsite-restore-PID-...`): a restore runs without the job's
+ * lock, so a run removes only those whose process is gone.
+ */
+export const RESTORE_TEMP_PREFIX = '.offsite-restore-';
 
 export interface BackupRunOptions {
   catalog?: Catalog;
   /** The job's bucket; undefined = local copy only (no destination, or uploads switched off). */
   storage?: Storage;
+  /**
+   * Signs the backup's facts in the object's metadata, so that a restore from the bucket alone
+   * tells this backup from a forged one. Default: the user's manifest key
+   * (~/.config/offsite/manifest.key or $OFFSITE_MANIFEST_KEY_FILE), created on first use (then
+   * `manifestKeyCreated` says where). Only loaded when there is a bucket.
+   */
+  manifestKey?: ManifestKey;
   signal?: AbortSignal;
   /** The run's clock (tests). */
   now?: Date;
@@ -42,18 +58,28 @@ export interface BackupRunResult {
   localPath: string;
   size: number;
   sha256: string;
+  encrypted: boolean;
+  compression: 'none' | 'gzip';
   /** True once the store confirmed the whole object. */
   uploaded: boolean;
   /** Why the upload failed (the local copy is kept). */
   uploadError?: string;
+  /** That failure's stable code (InvalidCredentials, Transient, NoSuchBucket, ...; UploadFailed when it has none). */
+  uploadErrorCode?: string;
+  /** This run created the manifest key, in this file: the user should keep a copy of it. */
+  manifestKeyCreated?: string;
   seconds: number;
   requests: Record<string, number>;
 }
 
+/**
+ * A run that made no backup. `code` is the cause's own code when it has one (AuthFailed,
+ * SourceMissing, ...), so that the exit code says why; SnapshotFailed otherwise.
+ */
 export class BackupRunError extends Error {
   override name = 'BackupRunError';
   constructor(
-    readonly code: 'Busy' | 'SnapshotFailed' | 'UploadFailed',
+    readonly code: 'Busy' | 'SnapshotFailed' | 'UploadFailed' | (string & {}),
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -78,7 +104,7 @@ export async function runBackupJob(job: BackupJob, opts: BackupRunOptions = {}):
   const started = Date.now();
   const when = opts.now ?? new Date();
   const name = backupName(job, when);
-  await mkdir(job.localDir, { recursive: true });
+  await mkdirPrivate(job.localDir);
   let release: () => Promise<void>;
   try {
     release = await lockfile.lock(job.localDir, { lockfilePath: path.join(job.localDir, '.offsite-job.lock'), stale: 60_000, update: 10_000, retries: 0 });
@@ -93,15 +119,25 @@ export async function runBackupJob(job: BackupJob, opts: BackupRunOptions = {}):
     await removeLeftovers(job.localDir);
     const localPath = path.join(job.localDir, name);
     const { size, sha256 } = await makeLocalCopy(job, localPath, opts);
-    result = { job: job.name, name, localPath, size, sha256, uploaded: false, seconds: 0, requests: {} };
+    const facts = factsOfJob(job, name, size, sha256);
+    opts.catalog?.recordBackup(facts);
+    result = { job: job.name, name, localPath, size, sha256, encrypted: facts.encrypted, compression: facts.compression, uploaded: false, seconds: 0, requests: {} };
     if (opts.storage) {
       try {
-        await uploadBackup(opts.storage, job, name, localPath, sha256, size, opts.signal);
+        let key = opts.manifestKey;
+        if (!key) {
+          const loaded = (await loadManifestKey({ create: true }))!;
+          key = loaded.key;
+          if (loaded.created) result.manifestKeyCreated = key.file;
+        }
+        await uploadBackup(opts.storage, facts, localPath, key, opts.signal);
+        opts.catalog?.markBackupUploaded(job.name, name, opts.storage.url);
         result.uploaded = true;
         if (!job.keepLocal) await rm(localPath, { force: true }).then(() => rm(`${localPath}.sha256`, { force: true }));
       } catch (e) {
         if (opts.signal?.aborted) throw e;
         result.uploadError = (e as Error).message;
+        result.uploadErrorCode = codeOf(e) ?? 'UploadFailed';
       }
     }
     return result;
@@ -126,57 +162,75 @@ export async function runBackupJob(job: BackupJob, opts: BackupRunOptions = {}):
   }
 }
 
-/** Snapshot → (gzip) → (age) → local file, hashed on the way; atomically renamed into place. */
+/**
+ * Snapshot → (gzip) → (age) → local file, hashed on the way; atomically renamed into place.
+ * The snapshot is made in a private directory of its own: each source's engine (SQLite, DuckDB,
+ * pg_dump, copyFile) creates its file with a mode of its choosing, and none of those may be
+ * readable by other users even for a moment.
+ */
 async function makeLocalCopy(job: BackupJob, localPath: string, opts: BackupRunOptions): Promise<{ size: number; sha256: string }> {
   const { signal } = opts;
-  const snapshot = path.join(job.localDir, `${TEMP_PREFIX}${path.basename(localPath)}.snapshot`);
+  const work = path.join(job.localDir, `${TEMP_PREFIX}${path.basename(localPath)}.d`);
+  const snapshot = path.join(work, 'snapshot');
   const partial = path.join(job.localDir, `${TEMP_PREFIX}${path.basename(localPath)}`);
   try {
+    await mkdirPrivate(work);
     await snapshotSource(job.source, snapshot, { ...(signal ? { signal } : {}), ...(opts.duckdbConnection ? { duckdbConnection: opts.duckdbConnection } : {}) });
     const hash = hashingStream({ md5: false });
     const stages: NodeJS.ReadWriteStream[] = [];
     if (job.compress === 'gzip') stages.push(gzipStream());
     if (job.recipients.length) stages.push(encryptStream({ recipients: job.recipients }));
-    await pipeline([createReadStream(snapshot), ...stages, hash, createWriteStream(partial)], signal ? { signal } : {});
-    await fsyncFile(partial);
+    await pipeToNewPrivateFile(partial, [createReadStream(snapshot), ...stages, hash], signal);
     const { sha256, bytes } = hash.digest();
-    await rename(partial, localPath);
-    await writeFile(`${localPath}.sha256`, `${sha256}  ${path.basename(localPath)}\n`);
+    await renameDurable(partial, localPath);
+    await writePrivateFile(`${localPath}.sha256`, `${sha256}  ${path.basename(localPath)}\n`);
     return { size: bytes, sha256 };
   } catch (e) {
     if (signal?.aborted) throw e;
-    throw new BackupRunError('SnapshotFailed', `job ${job.name}: ${(e as Error).message}`, { cause: e });
+    throw new BackupRunError(codeOf(e) ?? 'SnapshotFailed', `job ${job.name}: ${(e as Error).message}`, { cause: e });
   } finally {
-    await rm(snapshot, { force: true });
+    await rm(work, { recursive: true, force: true });
     await rm(partial, { force: true });
   }
 }
 
-async function uploadBackup(storage: Storage, job: BackupJob, name: string, localPath: string, sha256: string, size: number, signal: AbortSignal | undefined): Promise<void> {
-  const put = await storage.put(name, createReadStream(localPath), {
-    sizeHint: size,
+async function uploadBackup(storage: Storage, facts: BackupFacts, localPath: string, key: ManifestKey, signal: AbortSignal | undefined): Promise<void> {
+  const metadata = backupMetadata(facts, key);
+  const put = await storage.put(facts.name, createReadStream(localPath), {
+    sizeHint: facts.size,
     contentType: 'application/octet-stream',
-    metadata: { [SHA256_METADATA]: sha256, 'offsite-job': job.name },
+    metadata,
     ...(signal ? { signal } : {}),
   });
-  const head = await storage.head(name);
-  if (put.size !== size || head.size !== size || head.metadata[SHA256_METADATA] !== sha256) {
-    throw new BackupRunError('UploadFailed', `the stored ${name} does not match the local copy (size ${head.size} of ${size}); it will be uploaded again by the next run`);
+  const head = await storage.head(facts.name);
+  if (put.size !== facts.size || head.size !== facts.size || head.metadata[SHA256_METADATA] !== facts.sha256 || head.metadata[MAC_METADATA] !== metadata[MAC_METADATA]) {
+    throw new BackupRunError('UploadFailed', `the stored ${facts.name} does not match the local copy (size ${head.size} of ${facts.size}); it will be uploaded again by the next run`);
   }
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  const fh = await open(file, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Temp files of a run that was killed (only one run per job holds the lock). */
+/** Temp files (and snapshot directories) of a run that was killed (only one run per job holds the lock), and of dead restores. */
 async function removeLeftovers(dir: string): Promise<void> {
-  for (const f of await readdir(dir)) if (f.startsWith(TEMP_PREFIX)) await rm(path.join(dir, f), { force: true });
+  for (const f of await readdir(dir)) {
+    const restorePid = f.startsWith(RESTORE_TEMP_PREFIX) ? Number(/^(\d+)-/.exec(f.slice(RESTORE_TEMP_PREFIX.length))?.[1]) : undefined;
+    const dead = restorePid !== undefined && Number.isSafeInteger(restorePid) && restorePid > 0 && !processAlive(restorePid);
+    if (f.startsWith(TEMP_PREFIX) || dead) await rm(path.join(dir, f), { recursive: true, force: true });
+  }
+}
+
+/** Signal 0 checks that a process exists; EPERM means it exists but is not ours. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The cause's code if it is one of Offsite's (AuthFailed, InvalidCredentials), not Node's or SQLite's (ENOENT, SQLITE_FULL). */
+function codeOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[A-Z][a-z][A-Za-z]*$/.test(code) ? code : undefined;
 }
 
 function diffRequests(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
@@ -184,4 +238,3 @@ function diffRequests(before: Record<string, number>, after: Record<string, numb
   for (const [k, v] of Object.entries(after)) if (v - (before[k] ?? 0) > 0) out[k] = v - (before[k] ?? 0);
   return out;
 }
-

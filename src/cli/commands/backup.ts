@@ -6,8 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { BackupJob, JobsConfig } from '../../backup/jobs/index.js';
 import type { Catalog } from '../../catalog/index.js';
 import type { Storage } from '../../storage/index.js';
-import { EXIT } from '../exit-codes.js';
-import { formatBytes, formatDuration, note, printJson, printLine, UsageError, type GlobalOptions } from '../output.js';
+import { CommandFailure, formatBytes, formatDuration, note, printJson, printLine, UsageError, type GlobalOptions } from '../output.js';
 
 export interface JobOptions extends GlobalOptions {
   config?: string;
@@ -15,15 +14,22 @@ export interface JobOptions extends GlobalOptions {
 
 const jobsLib = () => import('../../backup/jobs/index.js');
 
-async function withJobs<T>(g: JobOptions, fn: (config: JobsConfig, catalog: Catalog) => Promise<T>): Promise<T> {
+async function loadConfig(g: JobOptions): Promise<JobsConfig> {
   const { loadJobsConfig } = await jobsLib();
-  const { openCatalog } = await import('../../catalog/index.js');
-  const config = await loadJobsConfig(g.config ? { file: g.config } : {});
-  const catalog = openCatalog(config.catalogPath);
+  return loadJobsConfig(g.config ? { file: g.config } : {});
+}
+
+/**
+ * The catalog, opened only by the commands that use it. `create: false` (commands that only read
+ * it, or only remove records): undefined when there is none, so they never leave a new one behind.
+ */
+async function withCatalog<T>(config: JobsConfig, create: boolean, fn: (catalog: Catalog | undefined) => Promise<T>): Promise<T> {
+  const { openCatalog, openExistingCatalog } = await import('../../catalog/index.js');
+  const catalog = create ? openCatalog(config.catalogPath) : openExistingCatalog(config.catalogPath);
   try {
-    return await fn(config, catalog);
+    return await fn(catalog);
   } finally {
-    catalog.close();
+    catalog?.close();
   }
 }
 
@@ -39,40 +45,50 @@ async function withJobStorage<T>(job: BackupJob, fn: (storage: Storage | undefin
   }
 }
 
+const VERIFIED_BY: Record<string, string> = {
+  catalog: 'checked against the catalog',
+  'manifest-key': 'checked against metadata the manifest key signed',
+  'sha256-file': 'checked against its .sha256 file',
+};
+
 export const configOption = '--config <file>';
 export const configHelp = 'jobs config file (default: $OFFSITE_CONFIG, else ./offsite.toml if present)';
 
 export function registerBackupCommands(program: Command): void {
   program
     .command('backup')
-    .description('run one backup job now: consistent snapshot → local copy → upload (exit 1 if the upload failed; the local copy is kept)')
+    .description('run one backup job now: consistent snapshot → local copy → upload (a failed upload keeps the local copy and exits with its cause\'s code)')
     .argument('<job>', 'job name ([jobs.NAME] in the config, or "default" for the environment-variable job)')
     .option(configOption, configHelp)
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<JobOptions>();
-      await withJobs(g, async (config, catalog) => {
-        const { findJob, runBackupJob } = await jobsLib();
-        const job = findJob(config, name);
-        const off = config.disabled.find((d) => d.name === job.name);
-        if (off && !g.json) note(`job ${job.name}: ${off.why}`);
-        const controller = new AbortController();
-        // SIGTERM/SIGINT abort the upload cleanly: no partial object is left as a backup.
-        const onSignal = () => controller.abort(new Error('interrupted by a signal'));
-        process.once('SIGTERM', onSignal);
-        process.once('SIGINT', onSignal);
-        try {
-          const r = await withJobStorage(job, (storage) => runBackupJob(job, { catalog, ...(storage ? { storage } : {}), signal: controller.signal }));
-          if (g.json) printJson(r);
-          else {
-            printLine(`${r.name}  ${formatBytes(r.size)}  sha256 ${r.sha256.slice(0, 16)}…  ${r.uploaded ? `uploaded to ${job.destinationUrl}` : job.destinationUrl ? 'NOT uploaded' : 'local only'}  (${formatDuration(r.seconds)})`);
-            if (r.uploadError) note(`upload failed: ${r.uploadError}; the local copy ${r.localPath} is kept and listed as "local"`);
-          }
-          if (r.uploadError) process.exitCode = EXIT.failure;
-        } finally {
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
+      const config = await loadConfig(g);
+      const { findJob, runBackupJob, manifestKeyNotice } = await jobsLib();
+      const job = findJob(config, name);
+      const off = config.disabled.find((d) => d.name === job.name);
+      if (off && !g.json) note(`job ${job.name}: ${off.why}`);
+      const controller = new AbortController();
+      // SIGTERM/SIGINT abort the upload cleanly: no partial object is left as a backup.
+      const onSignal = () => controller.abort(new Error('interrupted by a signal'));
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+      try {
+        const r = await withCatalog(config, true, (catalog) =>
+          withJobStorage(job, (storage) => runBackupJob(job, { ...(catalog ? { catalog } : {}), ...(storage ? { storage } : {}), signal: controller.signal })),
+        );
+        if (r.manifestKeyCreated) note(manifestKeyNotice(r.manifestKeyCreated));
+        if (r.uploadError !== undefined) {
+          if (!g.json) printLine(`${r.name}  ${formatBytes(r.size)}  sha256 ${r.sha256.slice(0, 16)}…  NOT uploaded  (${formatDuration(r.seconds)})`);
+          // One rule: the exit code is the cause's (4 for refused credentials, 7 for an unreachable
+          // store, ...), and the --json error carries the backup that was kept.
+          throw new CommandFailure(r.uploadErrorCode ?? 'UploadFailed', `upload failed: ${r.uploadError}; the local copy ${r.localPath} is kept and listed as "local"`, { backup: r });
         }
-      });
+        if (g.json) printJson(r);
+        else printLine(`${r.name}  ${formatBytes(r.size)}  sha256 ${r.sha256.slice(0, 16)}…  ${r.uploaded ? `uploaded to ${job.destinationUrl}` : 'local only'}  (${formatDuration(r.seconds)})`);
+      } finally {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }
     });
 
   program
@@ -82,33 +98,34 @@ export function registerBackupCommands(program: Command): void {
     .option(configOption, configHelp)
     .action(async (name: string, _o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<JobOptions>();
-      await withJobs(g, async (config) => {
-        const { findJob, listBackups } = await jobsLib();
-        const job = findJob(config, name);
-        const entries = await withJobStorage(job, (storage) => listBackups(job, storage));
-        if (g.json) printJson(entries.map((e) => ({ name: e.name, where: e.where, takenAt: e.takenAt.toISOString(), size: e.size })));
-        else if (entries.length === 0) note(`no backups of ${job.name} yet: run "offsite backup ${job.name}"`);
-        else for (const e of entries) printLine(`${e.where.padEnd(5)}  ${e.takenAt.toISOString()}  ${formatBytes(e.size).padStart(10)}  ${e.name}`);
-      });
+      const config = await loadConfig(g);
+      const { findJob, listBackups } = await jobsLib();
+      const job = findJob(config, name);
+      const entries = await withJobStorage(job, (storage) => listBackups(job, storage));
+      if (g.json) printJson(entries.map((e) => ({ name: e.name, where: e.where, takenAt: e.takenAt.toISOString(), size: e.size })));
+      else if (entries.length === 0) note(`no backups of ${job.name} yet: run "offsite backup ${job.name}"`);
+      else for (const e of entries) printLine(`${e.where.padEnd(5)}  ${e.takenAt.toISOString()}  ${formatBytes(e.size).padStart(10)}  ${e.name}`);
     });
 
   program
     .command('restore')
-    .description('restore one backup of a job to a file, or into a PostgreSQL database (downloaded from the bucket first when there is no local copy), SHA-256 checked')
+    .description('restore one backup of a job to a file, or into a PostgreSQL database, checked against the SHA-256 the catalog recorded (or, from the bucket alone, the metadata the manifest key signed); a backup fetched from the bucket is kept as the local copy')
     .argument('<job>', 'job name')
     .argument('<backup>', 'backup name, as "offsite backups JOB" lists it, or "latest"')
     .option('--to <path>', 'where to write the restored file (for a PostgreSQL job: the pg_dump file)')
     .option('--into [url]', 'PostgreSQL jobs: restore into this database (created when missing) with pg_restore; without a URL, the PG* variables say where. Keep the password out of the URL (others can read command lines): use PGPASSWORD or ~/.pgpass')
     .option('--force', 'replace the file at --to if it exists; with --into, drop and recreate the dump\'s objects in a database that has them (pg_restore --clean)')
     .option('--identity <file>', 'age identity file, for encrypted backups')
+    .option('--unverified', 'restore a backup even though nothing proves what it should hold (no catalog record, no manifest-key MAC); one proven altered is refused all the same')
     .option(configOption, configHelp)
-    .action(async (name: string, backup: string, o: { to?: string; into?: string | true; force?: boolean; identity?: string }, cmd: Command) => {
+    .action(async (name: string, backup: string, o: { to?: string; into?: string | true; force?: boolean; identity?: string; unverified?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<JobOptions>();
-      await withJobs(g, async (config) => {
-        const { findJob, listBackups, restoreBackup } = await jobsLib();
-        const job = findJob(config, name);
-        const identities = o.identity ? [await readFile(o.identity, 'utf8')] : undefined;
-        const r = await withJobStorage(job, async (storage) => {
+      const config = await loadConfig(g);
+      const { findJob, listBackups, restoreBackup } = await jobsLib();
+      const job = findJob(config, name);
+      const identities = o.identity ? [await readFile(o.identity, 'utf8')] : undefined;
+      const r = await withCatalog(config, false, (catalog) =>
+        withJobStorage(job, async (storage) => {
           let chosen = backup;
           if (backup === 'latest') {
             const newest = (await listBackups(job, storage))[0];
@@ -116,11 +133,23 @@ export function registerBackupCommands(program: Command): void {
             chosen = newest.name;
           }
           const target = o.into !== undefined ? { into: o.into === true ? '' : o.into } : o.to !== undefined ? { to: o.to } : {};
-          return restoreBackup(job, chosen, { ...target, ...(storage ? { storage } : {}), ...(o.force ? { force: true } : {}), ...(identities ? { identities } : {}) });
-        });
-        if (g.json) printJson(r);
-        else printLine(`restored ${r.name} (from ${r.from === 'local' ? 'the local copy' : 'the bucket'}, sha256 ok) to ${r.to}: ${formatBytes(r.bytes)}, ${r.check}`);
-      });
+          return restoreBackup(job, chosen, {
+            ...target,
+            ...(storage ? { storage } : {}),
+            ...(catalog ? { catalog } : {}),
+            ...(o.force ? { force: true } : {}),
+            ...(o.unverified ? { unverified: true } : {}),
+            ...(identities ? { identities } : {}),
+          });
+        }),
+      );
+      if (r.verifiedBy === 'unverified') note(`restored ${r.name} WITHOUT verification (--unverified): nothing proved what it should hold`);
+      if (g.json) printJson(r);
+      else {
+        const from = r.from === 'local' ? 'the local copy' : `the bucket${r.keptLocal ? ', kept as the local copy' : ''}`;
+        const checked = r.verifiedBy === 'unverified' ? 'sha256 NOT verified' : `sha256 ok (${VERIFIED_BY[r.verifiedBy]})`;
+        printLine(`restored ${r.name} (from ${from}, ${checked}) to ${r.to}: ${formatBytes(r.bytes)}, ${r.check}`);
+      }
     });
 
   program
@@ -131,17 +160,19 @@ export function registerBackupCommands(program: Command): void {
     .option(configOption, configHelp)
     .action(async (name: string, o: { dryRun?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<JobOptions>();
-      await withJobs(g, async (config) => {
-        const { findJob, pruneBackups } = await jobsLib();
-        const job = findJob(config, name);
-        const r = await withJobStorage(job, (storage) => pruneBackups(job, { ...(storage ? { storage } : {}), dryRun: o.dryRun ?? false }));
-        if (g.json) {
-          printJson({ dryRun: r.dryRun, keep: r.decisions.filter((d) => d.keep).map((d) => ({ name: d.entry.name, where: d.entry.where, reasons: d.reasons })), delete: r.decisions.filter((d) => !d.keep).map((d) => ({ name: d.entry.name, where: d.entry.where })), deletedLocal: r.deletedLocal, deletedRemote: r.deletedRemote });
-          return;
-        }
-        for (const d of r.decisions) printLine(`${d.keep ? 'keep  ' : r.dryRun ? 'would delete' : 'delete'}  ${d.entry.where.padEnd(5)}  ${d.entry.name}${d.keep ? `  (${d.reasons.join(', ')})` : ''}`);
-        if (!r.dryRun) note(`deleted ${r.deletedLocal.length} local and ${r.deletedRemote.length} remote backup(s)`);
-      });
+      const config = await loadConfig(g);
+      const { findJob, pruneBackups } = await jobsLib();
+      const job = findJob(config, name);
+      // The catalog only loses the records of what is deleted: no catalog, nothing to remove.
+      const r = await withCatalog(config, false, (catalog) =>
+        withJobStorage(job, (storage) => pruneBackups(job, { ...(storage ? { storage } : {}), ...(catalog && !o.dryRun ? { catalog } : {}), dryRun: o.dryRun ?? false })),
+      );
+      if (g.json) {
+        printJson({ dryRun: r.dryRun, keep: r.decisions.filter((d) => d.keep).map((d) => ({ name: d.entry.name, where: d.entry.where, reasons: d.reasons })), delete: r.decisions.filter((d) => !d.keep).map((d) => ({ name: d.entry.name, where: d.entry.where })), deletedLocal: r.deletedLocal, deletedRemote: r.deletedRemote });
+        return;
+      }
+      for (const d of r.decisions) printLine(`${d.keep ? 'keep  ' : r.dryRun ? 'would delete' : 'delete'}  ${d.entry.where.padEnd(5)}  ${d.entry.name}${d.keep ? `  (${d.reasons.join(', ')})` : ''}`);
+      if (!r.dryRun) note(`deleted ${r.deletedLocal.length} local and ${r.deletedRemote.length} remote backup(s)`);
     });
 
   program
@@ -151,11 +182,12 @@ export function registerBackupCommands(program: Command): void {
     .option(configOption, configHelp)
     .action(async (_o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<JobOptions>();
-      await withJobs(g, async (config, catalog) => {
+      const config = await loadConfig(g);
+      await withCatalog(config, false, async (catalog) => {
         const { redact, plannedNextRun, lastRuns } = await jobsLib();
         const { parseSchedule } = await import('../../schedule/index.js');
         const rows = config.jobs.map((job) => {
-          const history = lastRuns(catalog, job.name);
+          const history = catalog ? lastRuns(catalog, job.name) : {};
           return {
             name: job.name,
             source: job.source.kind === 'postgres' ? `postgres:${redact(job.source.location) || '(PG* variables)'}` : `${job.source.kind}:${job.source.location}`,

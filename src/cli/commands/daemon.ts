@@ -22,6 +22,8 @@ function describeEvent(e: BackupLoopEvent): string | undefined {
     }
     case 'run-failed':
       return `job ${e.job}: FAILED${e.code ? ` (${e.code})` : ''}: ${e.error.replace(`job ${e.job}: `, '')}; next try ${when(e.nextRunAt)}`;
+    case 'manifest-key-created':
+      return `job ${e.job}: ${e.message}`;
     case 'pruned':
       return `job ${e.job}: pruned ${e.deletedLocal.length} local, ${e.deletedRemote.length} remote backup(s)`;
     case 'prune-failed':
