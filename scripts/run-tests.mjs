@@ -63,6 +63,8 @@ const child = spawn(
       OFFSITE_TEST_S3_ACCESS_KEY_ID: rgw.accessKeyId,
       OFFSITE_TEST_S3_SECRET_ACCESS_KEY: rgw.secretAccessKey,
       OFFSITE_TEST_RGW_DIR: rgw.dir,
+      // Never the user's own manifest key (~/.config/offsite/manifest.key): one for this run.
+      OFFSITE_MANIFEST_KEY_FILE: path.join(rgw.dir, 'manifest.key'),
     },
   },
 );
