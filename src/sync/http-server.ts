@@ -2,8 +2,9 @@
 // Every endpoint takes one SyncBackend call's request as its JSON body and answers with the
 // call's result, so the server adds no behaviour of its own: it sees exactly what a bucket
 // would (sealed data, random or derived ids), holds no key, and cannot read an entry. What it
-// adds is a door: a bearer token on every route, JSON-schema checked bodies, and errors as
-// JSON `{code, message}` the HttpBackend turns back into the same SyncError or StorageError.
+// adds is a door: a bearer token on every route, JSON-schema checked bodies, errors as JSON
+// `{code, message}` the HttpBackend turns back into the same SyncError or StorageError, and one
+// log line per request.
 // Fastify is loaded when a server is made: every other sync command (a shell hook runs one per
 // command) starts without it.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -33,8 +34,8 @@ export interface SyncServerOptions {
   /** Largest request body accepted. Default 64 MiB. */
   bodyLimitBytes?: number;
   /**
-   * Request logs (pino, JSON lines on stderr): method, URL, status, time. Headers are never
-   * logged, so the token never is. Default off.
+   * One JSON line per request on stderr: method, URL without its query, status, time, request
+   * id. Never a header, so never the token. Default off.
    */
   logger?: boolean;
 }
@@ -106,7 +107,7 @@ export interface SyncServerError {
  * snapshot, collect-garbage}, and GET or POST /api/v1/ping. See docs/sync-server.md.
  */
 export async function createSyncServer(opts: SyncServerOptions): Promise<FastifyInstance> {
-  const { default: Fastify } = await import('fastify');
+  const { default: Fastify, LogController } = await import('fastify');
   checkToken(opts.token);
   const expected = digest(opts.token);
   const backend = new BucketBackend(opts.storage);
@@ -116,18 +117,21 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
     forceCloseConnections: 'idle',
     // Bodies are checked as sent: nothing coerced ("1" stays a string), nothing dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    // Fastify's own request logging writes two lines per request; ours (onResponse) writes one.
+    logController: new LogController({ disableRequestLogging: true }),
     logger: opts.logger
       ? {
           level: 'info',
           stream: process.stderr,
-          // Only these fields of a request are logged: never its headers (the token is one).
-          serializers: { req: (req: { method?: string; url?: string }) => ({ method: req.method, url: req.url }) },
+          // Should a request ever be logged whole, only these fields: never its headers (the token is one).
+          serializers: { req: (req: { method?: string; url?: string }) => ({ method: req.method, url: pathOf(req.url ?? '') }) },
           redact: ['req.headers', 'headers', 'authorization'],
         }
       : false,
   });
 
   app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
     if (authorized(req.headers.authorization, expected)) return;
     void reply
       .code(401)
@@ -136,17 +140,28 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
     return reply;
   });
 
+  if (opts.logger) {
+    const logged = new WeakSet<FastifyRequest>();
+    const logLine = (req: FastifyRequest, statusCode: number | null, responseTime: number) => {
+      if (logged.has(req)) return;
+      logged.add(req);
+      req.log.info({ method: req.method, url: pathOf(req.url), statusCode, responseTime: Math.round(responseTime * 100) / 100 }, statusCode === null ? 'request aborted' : 'request');
+    };
+    app.addHook('onResponse', async (req, reply) => logLine(req, reply.statusCode, reply.elapsedTime));
+    app.addHook('onRequestAbort', async (req) => logLine(req, null, 0));
+  }
+
   app.setErrorHandler((error: FastifyError, req, reply) => {
     const { status, body } = errorResponse(error, req);
     if (status >= 500 && !isStorageError(error)) {
       if (opts.logger) req.log.error({ err: error }, 'unexpected error');
-      else process.stderr.write(`offsite serve: unexpected error on ${req.method} ${req.url}: ${error.stack ?? String(error)}\n`);
+      else process.stderr.write(`offsite serve: unexpected error on ${req.method} ${pathOf(req.url)}: ${error.stack ?? String(error)}\n`);
     }
     void reply.code(status).send(body);
   });
 
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ code: 'NotFound', message: `no endpoint ${req.method} ${req.url.split('?')[0]}: the endpoints are POST ${SYNC_API_PREFIX}/… (see docs/sync-server.md)` } satisfies SyncServerError);
+    void reply.code(404).send({ code: 'NotFound', message: `no endpoint ${req.method} ${pathOf(req.url)}: the endpoints are POST ${SYNC_API_PREFIX}/… (see docs/sync-server.md)` } satisfies SyncServerError);
   });
 
   const ping = async (req: FastifyRequest, reply: FastifyReply) => backend.ping(callOptions(req, reply));
@@ -159,6 +174,12 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
     });
   }
   return app;
+}
+
+/** A URL's path: queries are never echoed or logged (they could carry a secret someone put there). */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
 
 /** The storage work of a request is aborted when its client goes away before the answer. */
@@ -178,13 +199,14 @@ function errorResponse(error: FastifyError, req: FastifyRequest): { status: numb
     // The server's own storage failed: a gateway error, retried by the client if transient.
     return { status: error.code === 'Transient' ? 503 : 502, body: { code: error.code, message: `the server's storage: ${error.message}` } };
   }
+  const where = pathOf(req.url);
   if (error.validation) {
-    return { status: 400, body: { code: 'BadRequest', message: `${req.url}: ${error.message} (is the client an Offsite of the same version?)` } };
+    return { status: 400, body: { code: 'BadRequest', message: `${where}: ${error.message} (is the client an Offsite of the same version?)` } };
   }
   const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
   if (status >= 400 && status < 500) {
     // Fastify's own refusals: a body too large, not JSON, a wrong content type.
-    return { status, body: { code: 'BadRequest', message: `${req.url}: ${error.message}` } };
+    return { status, body: { code: 'BadRequest', message: `${where}: ${error.message}` } };
   }
   return { status: 500, body: { code: 'ServerError', message: 'internal server error (see the server log)' } };
 }
