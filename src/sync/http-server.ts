@@ -2,9 +2,9 @@
 // Every endpoint takes one SyncBackend call's request as its JSON body and answers with the
 // call's result, so the server adds no behaviour of its own: it sees exactly what a bucket
 // would (sealed data, random or derived ids), holds no key, and cannot read an entry. What it
-// adds is a door: a bearer token on every route, JSON-schema checked bodies, errors as JSON
-// `{code, message}` the HttpBackend turns back into the same SyncError or StorageError, and one
-// log line per request.
+// adds is a door: a bearer token on every route, bounded bodies and requests in flight
+// (http-routes.ts, http-limits.ts), errors as JSON `{code, message}` the HttpBackend turns back
+// into the same SyncError or StorageError, and one log line per request.
 // Fastify is loaded when a server is made: every other sync command (a shell hook runs one per
 // command) starts without it.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -16,73 +16,34 @@ import path from 'node:path';
 import { isStorageError, openStorage, type Storage } from '../storage/index.js';
 import { BucketBackend } from './bucket.js';
 import { isSyncError, SyncError, type SyncErrorCode } from './errors.js';
-import type { CallOptions, SyncBackend } from './types.js';
+import { BUSY_RETRY_AFTER_SECONDS, InFlightLimiter, tooManyJsonValues, MAX_JSON_SEPARATORS } from './http-limits.js';
+import { DEFAULT_SYNC_BODY_LIMIT, SMALL_BODY_LIMIT, syncRoutes } from './http-routes.js';
+import type { CallOptions } from './types.js';
 
-/** Room for a compacted snapshot of far more than 100,000 entries (one is ~2 MB of base64). */
-export const DEFAULT_SYNC_BODY_LIMIT = 64 * 1024 * 1024;
 export const DEFAULT_SYNC_PORT = 8787;
 export const DEFAULT_SYNC_HOST = '127.0.0.1';
 /** A shorter token is refused: it could be guessed. The generated one is 43 characters. */
 export const MIN_TOKEN_LENGTH = 16;
 export const SYNC_API_PREFIX = '/api/v1';
+/** A request must arrive whole within this (a client that sends slowly cannot hold its place forever). */
+export const REQUEST_TIMEOUT_MS = 120_000;
 
 export interface SyncServerOptions {
   /** Where everything is stored (the server never closes it: its opener does). */
   storage: Storage;
   /** The bearer token every request must carry (at least 16 characters). */
   token: string;
-  /** Largest request body accepted. Default 64 MiB. */
+  /** The largest request body, a snapshot's. Default 64 MiB. */
   bodyLimitBytes?: number;
+  /** Requests served at once (default 32) and their bodies' bytes (default 96 MiB); beyond: 503. */
+  maxRequestsInFlight?: number;
+  maxBodyBytesInFlight?: number;
   /**
    * One JSON line per request on stderr: method, URL without its query, status, time, request
    * id. Never a header, so never the token. Default off.
    */
   logger?: boolean;
 }
-
-type Schema = Record<string, unknown>;
-const str = (maxLength = 256): Schema => ({ type: 'string', maxLength });
-// Sealed data is bounded by the body limit; the backend checks it is base64.
-const sealed: Schema = { type: 'string' };
-const seqRecord: Schema = { type: 'object', additionalProperties: { type: 'number' } };
-const leaseName: Schema = { type: 'string', enum: ['compaction'] };
-const device = { userId: str(), deviceId: str() };
-const object = (properties: Record<string, Schema>, required: string[]): Schema => ({ type: 'object', additionalProperties: false, required, properties });
-const batch = object({ deviceId: str(), seq: { type: 'number' }, time: { type: 'number' }, kind: str(32), data: sealed }, ['deviceId', 'seq', 'time', 'kind', 'data']);
-const ref = ['userId', 'deviceId'];
-
-/**
- * The endpoints under /api/v1 and the SyncBackend call each one makes. The schemas check JSON
- * types and shapes only; ids, ranges and base64 are checked by the backend itself, so a bad
- * value gives the same SyncError (InvalidEntry...) through HTTP as against a bucket.
- */
-const ROUTES: { path: string; body: Schema; call: (b: SyncBackend, req: never, opts: CallOptions) => Promise<unknown> }[] = [
-  { path: 'register', body: object({ ...device, device: sealed, keyCheck: sealed }, [...ref, 'device']), call: (b, r, o) => b.registerDevice(r, o) },
-  { path: 'submit', body: object({ ...device, batches: { type: 'array', items: batch } }, [...ref, 'batches']), call: (b, r, o) => b.submitEntries(r, o) },
-  {
-    path: 'query',
-    body: object({ ...device, cursor: { type: ['string', 'null'], maxLength: 256 }, afterBatchId: str(), known: seqRecord }, [...ref, 'known']),
-    call: (b, r, o) => b.queryEntries(r, o),
-  },
-  { path: 'bootstrap', body: object({ ...device, keyCheck: { type: 'boolean' }, newerThan: { type: 'number' } }, ref), call: (b, r, o) => b.bootstrap(r, o) },
-  { path: 'add-deletion-request', body: object({ ...device, batch }, [...ref, 'batch']), call: (b, r, o) => b.addDeletionRequest(r, o) },
-  { path: 'get-deletion-requests', body: object({ ...device, known: seqRecord }, ref), call: (b, r, o) => b.getDeletionRequests(r, o) },
-  { path: 'uninstall', body: object(device, ref), call: (b, r, o) => b.uninstall(r, o) },
-  { path: 'devices', body: object({ userId: str() }, ['userId']), call: (b, r, o) => b.listDevices(r, o) },
-  { path: 'publish-cursor', body: object({ ...device, cursor: sealed }, [...ref, 'cursor']), call: (b, r, o) => b.publishCursor(r, o) },
-  {
-    path: 'lease/acquire',
-    body: object({ ...device, name: leaseName, ttlMs: { type: 'number' }, now: { type: 'number' } }, [...ref, 'name', 'ttlMs', 'now']),
-    call: (b, r, o) => b.acquireLease(r, o),
-  },
-  { path: 'lease/release', body: object({ ...device, name: leaseName, token: str(1024) }, [...ref, 'name', 'token']), call: (b, r, o) => b.releaseLease(r, o) },
-  { path: 'snapshot', body: object({ ...device, generation: { type: 'number' }, data: sealed }, [...ref, 'generation', 'data']), call: (b, r, o) => b.putSnapshot(r, o) },
-  {
-    path: 'collect-garbage',
-    body: object({ ...device, through: seqRecord, keepSnapshotsFrom: { type: 'number' } }, [...ref, 'through', 'keepSnapshotsFrom']),
-    call: (b, r, o) => b.collectGarbage(r, o),
-  },
-];
 
 /** The HTTP status of each SyncError code the backend can throw (others: 400). */
 const SYNC_STATUS: Partial<Record<SyncErrorCode, number>> = {
@@ -111,8 +72,11 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
   checkToken(opts.token);
   const expected = digest(opts.token);
   const backend = new BucketBackend(opts.storage);
+  const limiter = new InFlightLimiter(opts.maxRequestsInFlight, opts.maxBodyBytesInFlight);
   const app = Fastify({
-    bodyLimit: opts.bodyLimitBytes ?? DEFAULT_SYNC_BODY_LIMIT,
+    // Endpoints that take more say so (http-routes.ts); anything else, a 404 included, this.
+    bodyLimit: SMALL_BODY_LIMIT,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // Idle keep-alive connections are closed by close(); requests in flight finish first.
     forceCloseConnections: 'idle',
     // Bodies are checked as sent: nothing coerced ("1" stays a string), nothing dropped.
@@ -130,14 +94,40 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
       : false,
   });
 
+  // JSON bodies with more values than any real request are refused before they are parsed.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    if (tooManyJsonValues(body as Buffer)) {
+      done(Object.assign(new Error(`the body has more than ${MAX_JSON_SEPARATORS} JSON values, more than any request of an Offsite client`), { statusCode: 400 }), undefined);
+      return;
+    }
+    parseJson(req, (body as Buffer).toString('utf8'), done);
+  });
+
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
-    if (authorized(req.headers.authorization, expected)) return;
-    void reply
-      .code(401)
-      .header('www-authenticate', 'Bearer realm="offsite"')
-      .send({ code: 'Unauthorized', message: 'missing or wrong token: send "Authorization: Bearer TOKEN" with the token of `offsite serve`' } satisfies SyncServerError);
-    return reply;
+    if (!authorized(req.headers.authorization, expected)) {
+      void reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="offsite"')
+        .send({ code: 'Unauthorized', message: 'missing or wrong token: send "Authorization: Bearer TOKEN" with the token of `offsite serve`' } satisfies SyncServerError);
+      return reply;
+    }
+    const limit = req.routeOptions.bodyLimit ?? SMALL_BODY_LIMIT;
+    const declared = Number(req.headers['content-length']);
+    const release = limiter.admit(req.method === 'GET' ? 0 : Number.isFinite(declared) && declared >= 0 ? Math.min(declared, limit) : limit);
+    if (!release) {
+      void reply
+        .code(503)
+        .header('retry-after', String(BUSY_RETRY_AFTER_SECONDS))
+        .header('connection', 'close')
+        .send({ code: 'Busy', message: 'the sync server is serving as many requests as it takes at once; try again in a moment' } satisfies SyncServerError);
+      return reply;
+    }
+    // 'close' comes once the answer is sent or the client has gone, whichever happens.
+    reply.raw.once('close', release);
+    return undefined;
   });
 
   if (opts.logger) {
@@ -167,8 +157,8 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
   const ping = async (req: FastifyRequest, reply: FastifyReply) => backend.ping(callOptions(req, reply));
   app.get(`${SYNC_API_PREFIX}/ping`, ping);
   app.post(`${SYNC_API_PREFIX}/ping`, ping);
-  for (const route of ROUTES) {
-    app.post(`${SYNC_API_PREFIX}/${route.path}`, { schema: { body: route.body } }, async (req, reply) => {
+  for (const route of syncRoutes(opts.bodyLimitBytes ?? DEFAULT_SYNC_BODY_LIMIT)) {
+    app.post(`${SYNC_API_PREFIX}/${route.path}`, { bodyLimit: route.bodyLimit, schema: { body: route.body } }, async (req, reply) => {
       // A call without a result (uninstall, publish-cursor, ...) answers {}.
       return (await route.call(backend, req.body as never, callOptions(req, reply))) ?? {};
     });
@@ -204,8 +194,12 @@ function errorResponse(error: FastifyError, req: FastifyRequest): { status: numb
     return { status: 400, body: { code: 'BadRequest', message: `${where}: ${error.message} (is the client an Offsite of the same version?)` } };
   }
   const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+  if (status === 413) {
+    const limit = req.routeOptions.bodyLimit ?? SMALL_BODY_LIMIT;
+    return { status, body: { code: 'BadRequest', message: `${where}: the body is larger than the ${limit} bytes this endpoint takes` } };
+  }
   if (status >= 400 && status < 500) {
-    // Fastify's own refusals: a body too large, not JSON, a wrong content type.
+    // Fastify's own refusals: not JSON, a wrong content type; and too many values (above).
     return { status, body: { code: 'BadRequest', message: `${where}: ${error.message}` } };
   }
   return { status: 500, body: { code: 'ServerError', message: 'internal server error (see the server log)' } };
@@ -287,6 +281,8 @@ export interface ServeSyncOptions {
   /** Default 8787; 0 picks a free port. */
   port?: number;
   bodyLimitBytes?: number;
+  maxRequestsInFlight?: number;
+  maxBodyBytesInFlight?: number;
   logger?: boolean;
 }
 
@@ -306,7 +302,14 @@ export async function serveSync(opts: ServeSyncOptions): Promise<RunningSyncServ
   const storage = openStorage(opts.storageUrl);
   try {
     await new BucketBackend(storage).ping(); // wrong credentials or no bucket: fail now, not at the first client
-    const app = await createSyncServer({ storage, token: opts.token, ...(opts.bodyLimitBytes ? { bodyLimitBytes: opts.bodyLimitBytes } : {}), ...(opts.logger ? { logger: true } : {}) });
+    const app = await createSyncServer({
+      storage,
+      token: opts.token,
+      ...(opts.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: opts.bodyLimitBytes }),
+      ...(opts.maxRequestsInFlight === undefined ? {} : { maxRequestsInFlight: opts.maxRequestsInFlight }),
+      ...(opts.maxBodyBytesInFlight === undefined ? {} : { maxBodyBytesInFlight: opts.maxBodyBytesInFlight }),
+      ...(opts.logger ? { logger: true } : {}),
+    });
     const host = opts.host ?? DEFAULT_SYNC_HOST;
     try {
       await app.listen({ host, port: opts.port ?? DEFAULT_SYNC_PORT });

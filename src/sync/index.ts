@@ -61,7 +61,6 @@ export {
   resolveServeToken,
   defaultServeTokenFile,
   isLoopbackHost,
-  DEFAULT_SYNC_BODY_LIMIT,
   DEFAULT_SYNC_HOST,
   DEFAULT_SYNC_PORT,
   MIN_TOKEN_LENGTH,
@@ -71,6 +70,7 @@ export {
   type RunningSyncServer,
   type ServeToken,
 } from './http-server.js';
+export { DEFAULT_SYNC_BODY_LIMIT, MAX_ACCOUNT_DEVICES } from './http-routes.js';
 export {
   HISTORY_SHELLS,
   HISTORY_BEGIN,
