@@ -57,7 +57,7 @@ export async function compact(ctx: DeviceContext, opts: CompactOptions = {}): Pr
     await opts.beforeSnapshotWrite?.();
     const sealed = sealJson(ctx.keys, { kind: 'snapshot', deviceId: ctx.deviceId, seq: generation, time: serverNow(ctx) }, snapshot.json);
     try {
-      await ctx.backend.putSnapshot({ ...deviceRef(ctx), generation, data: sealed.toString('base64') });
+      await ctx.backend.putSnapshot({ ...deviceRef(ctx), generation, data: sealed.toString('base64'), covers: snapshot.frontier });
     } catch (e) {
       if (isSyncError(e, 'Conflict')) return { compacted: false, reason: e.message };
       throw e;

@@ -77,7 +77,7 @@ export function syncRoutes(snapshotLimit = DEFAULT_SYNC_BODY_LIMIT): SyncRoute[]
     {
       path: 'snapshot',
       bodyLimit: snapshotLimit,
-      body: object({ ...device, generation: { type: 'number' }, data: sealed(snapshotLimit) }, [...ref, 'generation', 'data']),
+      body: object({ ...device, generation: { type: 'number' }, data: sealed(snapshotLimit), covers: seqRecord }, [...ref, 'generation', 'data', 'covers']),
       call: (b, r, o) => b.putSnapshot(r, o),
     },
     {
