@@ -207,7 +207,11 @@ export class HttpBackend implements SyncBackend {
 
   private errorFor(endpoint: string, status: number, err: { code: string; message: string; key?: string } | undefined, attempts: number): Error {
     if (status === 401) {
-      return new SyncError('Unauthorized', `the sync server at ${this.url} refused the token: set ${SYNC_TOKEN_ENV} to the token of \`offsite serve\` (in its token file)`);
+      return new SyncError('Unauthorized', `the sync server at ${this.url} refused the token: set ${SYNC_TOKEN_ENV} to the token of \`offsite serve\` (in its token file) or to your account token`);
+    }
+    if (status === 403) {
+      // A valid token, for another account: an account token reaches only its own.
+      return new SyncError('Forbidden', `the sync server at ${this.url} refused this request with this token: ${err?.message ?? 'forbidden'}`);
     }
     if (err && Object.hasOwn(STORAGE_CODES, err.code)) {
       const message = `the sync server at ${this.url} could not use its storage${attempts > 1 ? ` (${attempts} attempts)` : ''}: ${err.message.replace(/^the server's storage: /, '')}`;

@@ -1,29 +1,27 @@
 // The sync server behind `offsite serve`: a thin RPC shell over a BucketBackend on one Storage.
 // Every endpoint takes one SyncBackend call's request as its JSON body and answers with the
-// call's result, so the server adds no behaviour of its own: it sees exactly what a bucket
-// would (sealed data, random or derived ids), holds no key, and cannot read an entry. What it
-// adds is a door: a bearer token on every route, bounded bodies and requests in flight
+// call's result, so the server adds no behaviour of its own to the data: it sees exactly what a
+// bucket would (sealed data, random or derived ids), holds no key, and cannot read an entry.
+// What it adds is a door: a bearer token on every route (server-tokens.ts), each account token
+// kept to its own account (server-accounts.ts), bounded bodies and requests in flight
 // (http-routes.ts, http-limits.ts), errors as JSON `{code, message}` the HttpBackend turns back
 // into the same SyncError or StorageError, and one log line per request.
 // Fastify is loaded when a server is made: every other sync command (a shell hook runs one per
 // command) starts without it.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { homedir } from 'node:os';
-import path from 'node:path';
 import { isStorageError, openStorage, type Storage } from '../storage/index.js';
 import { BucketBackend } from './bucket.js';
-import { isSyncError, SyncError, type SyncErrorCode } from './errors.js';
+import { assertId } from './bucket-keys.js';
+import { isSyncError, type SyncErrorCode } from './errors.js';
 import { BUSY_RETRY_AFTER_SECONDS, InFlightLimiter, tooManyJsonValues, MAX_JSON_SEPARATORS } from './http-limits.js';
 import { DEFAULT_SYNC_BODY_LIMIT, SMALL_BODY_LIMIT, syncRoutes } from './http-routes.js';
+import { AccountBindings } from './server-accounts.js';
+import { TokenDoor, type Caller } from './server-tokens.js';
 import type { CallOptions } from './types.js';
 
 export const DEFAULT_SYNC_PORT = 8787;
 export const DEFAULT_SYNC_HOST = '127.0.0.1';
-/** A shorter token is refused: it could be guessed. The generated one is 43 characters. */
-export const MIN_TOKEN_LENGTH = 16;
 export const SYNC_API_PREFIX = '/api/v1';
 /** A request must arrive whole within this (a client that sends slowly cannot hold its place forever). */
 export const REQUEST_TIMEOUT_MS = 120_000;
@@ -31,7 +29,7 @@ export const REQUEST_TIMEOUT_MS = 120_000;
 export interface SyncServerOptions {
   /** Where everything is stored (the server never closes it: its opener does). */
   storage: Storage;
-  /** The bearer token every request must carry (at least 16 characters). */
+  /** The server token (at least 16 characters): every account; account tokens are minted from it. */
   token: string;
   /** The largest request body, a snapshot's. Default 64 MiB. */
   bodyLimitBytes?: number;
@@ -40,7 +38,8 @@ export interface SyncServerOptions {
   maxBodyBytesInFlight?: number;
   /**
    * One JSON line per request on stderr: method, URL without its query, status, time, request
-   * id. Never a header, so never the token. Default off.
+   * id, and which token (the server's, or an account token's id). Never a header, so never a
+   * token. Default off.
    */
   logger?: boolean;
 }
@@ -52,6 +51,7 @@ const SYNC_STATUS: Partial<Record<SyncErrorCode, number>> = {
   InvalidEntry: 400,
   UnsupportedSyncFormat: 400,
   Unauthorized: 401,
+  Forbidden: 403,
 };
 
 /** An error body: what the HttpBackend turns back into an error of the same code. */
@@ -69,10 +69,11 @@ export interface SyncServerError {
  */
 export async function createSyncServer(opts: SyncServerOptions): Promise<FastifyInstance> {
   const { default: Fastify, LogController } = await import('fastify');
-  checkToken(opts.token);
-  const expected = digest(opts.token);
+  const door = new TokenDoor(opts.token);
   const backend = new BucketBackend(opts.storage);
+  const bindings = new AccountBindings(opts.storage);
   const limiter = new InFlightLimiter(opts.maxRequestsInFlight, opts.maxBodyBytesInFlight);
+  const callers = new WeakMap<FastifyRequest, Caller>();
   const app = Fastify({
     // Endpoints that take more say so (http-routes.ts); anything else, a 404 included, this.
     bodyLimit: SMALL_BODY_LIMIT,
@@ -107,13 +108,15 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
 
   app.addHook('onRequest', async (req, reply) => {
     void reply.header('x-request-id', req.id);
-    if (!authorized(req.headers.authorization, expected)) {
+    const caller = door.identify(req.headers.authorization);
+    if (!caller) {
       void reply
         .code(401)
         .header('www-authenticate', 'Bearer realm="offsite"')
-        .send({ code: 'Unauthorized', message: 'missing or wrong token: send "Authorization: Bearer TOKEN" with the token of `offsite serve`' } satisfies SyncServerError);
+        .send({ code: 'Unauthorized', message: 'missing or wrong token: send "Authorization: Bearer TOKEN" with the token of `offsite serve` or an account token minted by `offsite serve token`' } satisfies SyncServerError);
       return reply;
     }
+    callers.set(req, caller);
     const limit = req.routeOptions.bodyLimit ?? SMALL_BODY_LIMIT;
     const declared = Number(req.headers['content-length']);
     const release = limiter.admit(req.method === 'GET' ? 0 : Number.isFinite(declared) && declared >= 0 ? Math.min(declared, limit) : limit);
@@ -135,7 +138,8 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
     const logLine = (req: FastifyRequest, statusCode: number | null, responseTime: number) => {
       if (logged.has(req)) return;
       logged.add(req);
-      req.log.info({ method: req.method, url: pathOf(req.url), statusCode, responseTime: Math.round(responseTime * 100) / 100 }, statusCode === null ? 'request aborted' : 'request');
+      const caller = callers.get(req);
+      req.log.info({ method: req.method, url: pathOf(req.url), statusCode, responseTime: Math.round(responseTime * 100) / 100, ...(caller ? { caller: caller.kind === 'server' ? 'server' : `acct.${caller.tokenId}` } : {}) }, statusCode === null ? 'request aborted' : 'request');
     };
     app.addHook('onResponse', async (req, reply) => logLine(req, reply.statusCode, reply.elapsedTime));
     app.addHook('onRequestAbort', async (req) => logLine(req, null, 0));
@@ -159,8 +163,13 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
   app.post(`${SYNC_API_PREFIX}/ping`, ping);
   for (const route of syncRoutes(opts.bodyLimitBytes ?? DEFAULT_SYNC_BODY_LIMIT)) {
     app.post(`${SYNC_API_PREFIX}/${route.path}`, { bodyLimit: route.bodyLimit, schema: { body: route.body } }, async (req, reply) => {
+      const body = req.body as { userId: string; keyCheck?: unknown };
+      const o = callOptions(req, reply);
+      // The user id names storage keys of the bindings too: checked before anything uses it.
+      assertId(body.userId, 'user id');
+      await bindings.authorize(callers.get(req)!, route.path, body, o);
       // A call without a result (uninstall, publish-cursor, ...) answers {}.
-      return (await route.call(backend, req.body as never, callOptions(req, reply))) ?? {};
+      return (await route.call(backend, req.body as never, o)) ?? {};
     });
   }
   return app;
@@ -205,71 +214,10 @@ function errorResponse(error: FastifyError, req: FastifyRequest): { status: numb
   return { status: 500, body: { code: 'ServerError', message: 'internal server error (see the server log)' } };
 }
 
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
-
-/** Compares digests (equal length) in constant time, so the answer's timing tells nothing. */
-function authorized(header: string | undefined, expected: Buffer): boolean {
-  const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
-  return m !== null && timingSafeEqual(digest(m[1]!), expected);
-}
-
-function checkToken(token: string): void {
-  if (typeof token !== 'string' || token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
-    throw new SyncError('Unauthorized', `a sync server token is at least ${MIN_TOKEN_LENGTH} visible ASCII characters, no spaces (a generated token file has 43)`);
-  }
-}
-
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
-}
-
-/** $XDG_CONFIG_HOME/offsite/serve-token, else ~/.config/offsite/serve-token. */
-export function defaultServeTokenFile(): string {
-  const config = process.env.XDG_CONFIG_HOME || path.join(homedir(), '.config');
-  return path.join(config, 'offsite', 'serve-token');
-}
-
-export interface ServeToken {
-  token: string;
-  /** The file it came from (undefined when given directly). */
-  file?: string;
-  /** The file did not exist and was created with a new random token. */
-  created: boolean;
-}
-
-/**
- * The server's token: `token` when given (from OFFSITE_SERVE_TOKEN), else the content of `file`.
- * A missing file is created (its directory 0700, the file 0600) with 32 random bytes, base64url.
- * A file readable by group or others is refused: anyone who can read it can use the server.
- */
-export async function resolveServeToken(opts: { token?: string; file: string }): Promise<ServeToken> {
-  if (opts.token !== undefined && opts.token !== '') {
-    checkToken(opts.token);
-    return { token: opts.token, created: false };
-  }
-  const file = path.resolve(opts.file);
-  let created = false;
-  try {
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(file, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
-    await chmod(file, 0o600);
-    created = true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SyncError('Unauthorized', `cannot create the token file ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  const info = await stat(file);
-  if ((info.mode & 0o077) !== 0) {
-    throw new SyncError('Unauthorized', `the token file ${file} is readable by other users (mode ${(info.mode & 0o777).toString(8)}): run chmod 600 ${file}`);
-  }
-  const token = (await readFile(file, 'utf8')).trim();
-  if (token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
-    throw new SyncError('Unauthorized', `the token file ${file} must hold one token of at least ${MIN_TOKEN_LENGTH} characters (delete it to have a new one generated)`);
-  }
-  return { token, file, created };
 }
 
 export interface ServeSyncOptions {
