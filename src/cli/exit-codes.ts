@@ -97,6 +97,7 @@ const BY_CODE: Record<string, number> = {
   InvalidEntry: EXIT.usage,
   UnsupportedSyncFormat: EXIT.failure,
   Unauthorized: EXIT.denied,
+  Forbidden: EXIT.denied,
   ServerUnreachable: EXIT.transient,
   BadRequest: EXIT.failure,
   ServerError: EXIT.failure,

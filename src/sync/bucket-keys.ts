@@ -8,6 +8,7 @@
 //   users/{userId}/log/{batchId}                       a larger sealed batch, as the body; written once
 //       batchId = {time13}-{deviceId}-{seq10}-{e|d}    (entries / deletions)
 //   users/{userId}/snapshots/{generation12}            sealed compacted snapshot; written once
+//   users/{userId}/snapshot-covers/{generation12}      its frontier in the clear (JSON); written once; bounds GC
 //   users/{userId}/leases/{name}                       lease JSON (holder device id, expiry); conditional writes
 //
 // Log keys start with a fixed-width time, so one listing of users/{userId}/log/ after a cursor
@@ -65,6 +66,7 @@ export const logPrefix = (userId: string) => `${userPrefix(userId)}log/`;
 export const snapshotsPrefix = (userId: string) => `${userPrefix(userId)}snapshots/`;
 export const leaseKey = (userId: string, name: string) => `${userPrefix(userId)}leases/${name}`;
 export const snapshotKey = (userId: string, generation: number) => `${snapshotsPrefix(userId)}${pad(generation, GENERATION_DIGITS)}`;
+export const snapshotCoversKey = (userId: string, generation: number) => `${userPrefix(userId)}snapshot-covers/${pad(generation, GENERATION_DIGITS)}`;
 
 /** A batch's id: its key below log/. Sorting ids sorts by time first. */
 export function batchId(p: BatchPosition): string {

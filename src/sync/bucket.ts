@@ -21,6 +21,7 @@ import {
   parseCursor,
   parseGeneration,
   parseLogName,
+  snapshotCoversKey,
   snapshotKey,
   snapshotsPrefix,
   startAfterForBatch,
@@ -366,29 +367,71 @@ export class BucketBackend implements SyncBackend {
   async putSnapshot(req: PutSnapshotRequest, opts: CallOptions = {}): Promise<void> {
     checkDevice(req);
     if (!Number.isSafeInteger(req.generation) || req.generation < 1) throw new SyncError('InvalidEntry', `snapshot generation ${req.generation} is out of range`);
+    const covers = canonicalSeqRecord(req.covers, 'a snapshot’s covers');
     const key = snapshotKey(req.userId, req.generation);
     // The same bytes again: this compactor's own write, retried after a lost response.
     await this.putOnce(key, decode(req.data), 'application/octet-stream', opts, (cause) => new SyncError('Conflict', `snapshot generation ${req.generation} was written by another device first`, { key, cause }));
+    // After the snapshot: a crash in between leaves a snapshot that covers nothing (safe: no
+    // collection relies on it), never a coverage without its snapshot.
+    const coversKey = snapshotCoversKey(req.userId, req.generation);
+    await this.putOnce(coversKey, Buffer.from(covers), 'application/json', opts, (cause) => new SyncError('Conflict', `snapshot generation ${req.generation} already records another coverage`, { key: coversKey, cause }));
   }
 
+  /**
+   * The caller says what is safe to delete; the backend checks what it can, since the caller
+   * may hold only a token (a server's) or only credentials (a bucket's), not the secret:
+   * the newest snapshot stays, and every batch deleted is within what the newest snapshot's
+   * recorded coverage reaches. That record is the writer's claim in the clear (the backend
+   * cannot open a snapshot), so this stops a collection of everything, or one beyond any
+   * snapshot, not a writer who also writes a false snapshot.
+   */
   async collectGarbage(req: CollectGarbageRequest, opts: CallOptions = {}): Promise<CollectGarbageResult> {
     checkDevice(req);
-    const log = logPrefix(req.userId);
-    const batches: string[] = [];
-    for await (const item of this.storage.list({ prefix: log, ...opts })) {
-      const listed = listedBatch(log, item);
-      const through = listed && req.through[listed.position.deviceId];
-      if (listed && through !== undefined && listed.position.seq <= through) batches.push(listed.key);
-    }
+    const through = JSON.parse(canonicalSeqRecord(req.through, 'collect-garbage through')) as Record<string, number>;
     const snaps = snapshotsPrefix(req.userId);
-    const snapshots: string[] = [];
+    const generations: number[] = [];
     for await (const item of this.storage.list({ prefix: snaps, ...opts })) {
       if (item.type !== 'object') continue;
       const generation = parseGeneration(item.key.slice(snaps.length));
-      if (generation !== undefined && generation < req.keepSnapshotsFrom) snapshots.push(item.key);
+      if (generation !== undefined) generations.push(generation);
     }
-    if (batches.length + snapshots.length > 0) await this.storage.deleteMany([...batches, ...snapshots], opts);
+    const latest = Math.max(0, ...generations);
+    if (latest > 0 && req.keepSnapshotsFrom > latest) {
+      throw new SyncError('Conflict', `collect-garbage would delete every snapshot, the newest (${latest}) included; nothing was deleted`);
+    }
+    const collect = Object.entries(through).filter(([, seq]) => seq > 0);
+    if (collect.length > 0) {
+      const covers = latest > 0 ? await this.readCovers(req.userId, latest, opts) : undefined;
+      if (!covers) throw new SyncError('Conflict', `collect-garbage of log batches needs a snapshot that records what it covers, and ${latest > 0 ? `snapshot ${latest} records none` : 'there is no snapshot'}; nothing was deleted (compact first)`);
+      const beyond = collect.find(([device, seq]) => seq > (covers[device] ?? 0));
+      if (beyond) {
+        throw new SyncError('Conflict', `collect-garbage through batch ${beyond[1]} of device ${beyond[0]} goes beyond what the newest snapshot (${latest}) covers (${covers[beyond[0]] ?? 0}); nothing was deleted`);
+      }
+    }
+    const log = logPrefix(req.userId);
+    const batches: string[] = [];
+    if (collect.length > 0) {
+      for await (const item of this.storage.list({ prefix: log, ...opts })) {
+        const listed = listedBatch(log, item);
+        const limit = listed && through[listed.position.deviceId];
+        if (listed && limit !== undefined && listed.position.seq <= limit) batches.push(listed.key);
+      }
+    }
+    const old = generations.filter((g) => g < req.keepSnapshotsFrom);
+    const snapshots = old.map((g) => snapshotKey(req.userId, g));
+    if (batches.length + snapshots.length > 0) await this.storage.deleteMany([...batches, ...snapshots, ...old.map((g) => snapshotCoversKey(req.userId, g))], opts);
     return { deletedBatches: batches.length, deletedSnapshots: snapshots.length };
+  }
+
+  /** A snapshot's recorded coverage; undefined if it has none (written before coverage was recorded). */
+  private async readCovers(userId: string, generation: number, opts: CallOptions): Promise<Record<string, number> | undefined> {
+    const body = await this.readObject(snapshotCoversKey(userId, generation), opts);
+    if (!body) return undefined;
+    try {
+      return JSON.parse(canonicalSeqRecord(JSON.parse(body.toString('utf8')) as Record<string, number>, 'a recorded coverage')) as Record<string, number>;
+    } catch {
+      return undefined; // not what putSnapshot writes: it covers nothing
+    }
   }
 
   requestStats(): RequestStats {
@@ -445,6 +488,17 @@ function listedBatch(prefix: string, item: ListEntry): ListedBatch | undefined {
   const name = parseLogName(item.key.slice(prefix.length));
   if (!name) return undefined;
   return { id: name.id, position: name.position, key: item.key, storedAt: item.lastModified, ...(name.inline && item.size === 0 ? { inline: name.inline } : {}) };
+}
+
+/** `record` (device id to seq) as JSON with sorted keys, so the same record is always the same bytes. */
+function canonicalSeqRecord(record: Record<string, number>, what: string): string {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) throw new SyncError('InvalidEntry', `${what} is an object of device ids to sequence numbers`);
+  const entries = Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [device, seq] of entries) {
+    assertId(device, 'device id');
+    if (!Number.isSafeInteger(seq) || seq < 0) throw new SyncError('InvalidEntry', `${what}: sequence number ${String(seq)} of device ${device} is out of range`);
+  }
+  return JSON.stringify(Object.fromEntries(entries));
 }
 
 function decode(data: string): Buffer {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openStorage } from '../storage/index.js';
 import { BucketBackend } from './bucket.js';
+import { assertId } from './bucket-keys.js';
 import { calibratedOffset, CLOCK_CORRECTION_THRESHOLD_MS } from './clock.js';
 import { compact, recentSnapshotSuffices, type CompactOptions, type CompactResult } from './compaction.js';
 import { deriveKeys, open, seal } from './crypto.js';
@@ -391,6 +392,23 @@ export class SyncClient {
   /** This device, every device of the account, pending work, problems, requests used. */
   async status(): Promise<SyncStatus> {
     return deviceStatus(this.ctx);
+  }
+
+  /**
+   * Stops waiting for another device: removes its registration and read position from the
+   * backend (so it holds back no collection, on any device) and ignores its log here. For a
+   * device that is not this account's (a ForeignDevice problem), or one whose log is damaged
+   * for good; batches of it already read stay.
+   */
+  async dropDevice(deviceId: string): Promise<{ deviceId: string; removedFromBackend: boolean; ignored: true }> {
+    assertId(deviceId, 'device id');
+    if (deviceId === this.ctx.deviceId) throw new SyncError('InvalidEntry', `${deviceId} is this device: to remove it, run uninstall`);
+    const { devices } = await this.ctx.backend.listDevices({ userId: this.ctx.keys.userId });
+    const removedFromBackend = devices.some((d) => d.deviceId === deviceId);
+    if (removedFromBackend) await this.ctx.backend.uninstall({ userId: this.ctx.keys.userId, deviceId });
+    this.ctx.state.setIgnoredDevice(deviceId, 'dropped');
+    this.ctx.state.setStuck(this.ctx.state.stuck().filter((s) => s.deviceId !== deviceId));
+    return { deviceId, removedFromBackend, ignored: true };
   }
 
   /** Removes this device from the account and deletes its local state (secret included). */

@@ -5,7 +5,7 @@
 // every active device published. Batches written meanwhile are above the snapshot's frontier,
 // so they stay in the log and reach everyone (and the next snapshot) from there.
 import { sealJson } from './crypto.js';
-import { deviceRef, openCursor, openSnapshot, publishCursor, serverNow, type DeviceContext } from './device.js';
+import { deviceRef, isOwnDevice, openCursor, openSnapshot, publishCursor, serverNow, type DeviceContext } from './device.js';
 import { isSyncError } from './errors.js';
 import type { ApplyResult } from './state.js';
 
@@ -24,6 +24,12 @@ export type CompactResult =
       deletedSnapshots: number;
       /** Devices not seen within the retention: they no longer hold back garbage collection. */
       staleDevices: string[];
+      /**
+       * Registered devices that are not devices of this account (neither record nor cursor
+       * authenticates: written by someone without the secret), or that this device dropped:
+       * they hold nothing back.
+       */
+      foreignDevices: string[];
     }
   | { compacted: false; reason: string; holder?: string };
 
@@ -57,17 +63,17 @@ export async function compact(ctx: DeviceContext, opts: CompactOptions = {}): Pr
     await opts.beforeSnapshotWrite?.();
     const sealed = sealJson(ctx.keys, { kind: 'snapshot', deviceId: ctx.deviceId, seq: generation, time: serverNow(ctx) }, snapshot.json);
     try {
-      await ctx.backend.putSnapshot({ ...deviceRef(ctx), generation, data: sealed.toString('base64') });
+      await ctx.backend.putSnapshot({ ...deviceRef(ctx), generation, data: sealed.toString('base64'), covers: snapshot.frontier });
     } catch (e) {
       if (isSyncError(e, 'Conflict')) return { compacted: false, reason: e.message };
       throw e;
     }
     ctx.state.setMeta({ snapshotGeneration: generation, batchesSinceSnapshot: 0 });
     await publishCursor(ctx);
-    const { through, staleDevices } = await collectableThrough(ctx, snapshot.frontier);
+    const { through, staleDevices, foreignDevices } = await collectableThrough(ctx, snapshot.frontier);
     // The previous snapshot stays: a device may be reading it right now.
     const gc = await ctx.backend.collectGarbage({ ...deviceRef(ctx), through, keepSnapshotsFrom: generation - 1 });
-    return { compacted: true, generation, entries: snapshot.entries, bytes: sealed.length, ...gc, staleDevices };
+    return { compacted: true, generation, entries: snapshot.entries, bytes: sealed.length, ...gc, staleDevices, foreignDevices };
   } finally {
     await ctx.backend.releaseLease({ ...deviceRef(ctx), name: 'compaction', token: lease.token });
   }
@@ -77,15 +83,24 @@ export async function compact(ctx: DeviceContext, opts: CompactOptions = {}): Pr
  * Per device, the highest seq that is in the snapshot and that every active device has read
  * (by the cursors they published). A registered device with no readable cursor counts as
  * having read nothing, so it holds everything back; a device not seen within the retention
- * counts no more (if it returns, it catches up from the snapshot).
+ * counts no more (if it returns, it catches up from the snapshot). A registration whose record
+ * and cursor both fail authentication is no device of this account (someone with the token or
+ * the bucket's credentials but not the secret wrote it), and neither is a device dropped here:
+ * those hold nothing back.
  */
-async function collectableThrough(ctx: DeviceContext, snapshotFrontier: Record<string, number>): Promise<{ through: Record<string, number>; staleDevices: string[] }> {
+async function collectableThrough(ctx: DeviceContext, snapshotFrontier: Record<string, number>): Promise<{ through: Record<string, number>; staleDevices: string[]; foreignDevices: string[] }> {
   const through: Record<string, number> = { ...snapshotFrontier };
   const staleDevices: string[] = [];
+  const foreignDevices: string[] = [];
   const now = serverNow(ctx);
+  const ignored = ctx.state.ignoredDevices();
   const { devices } = await ctx.backend.listDevices({ userId: ctx.keys.userId });
   for (const device of devices) {
     if (device.record === null) continue; // a cursor left behind by a removed device
+    if (ignored.get(device.deviceId) === 'dropped' || !isOwnDevice(ctx, device)) {
+      foreignDevices.push(device.deviceId);
+      continue;
+    }
     const lastSeen = Date.parse(device.cursorAt ?? device.registeredAt ?? '');
     if (Number.isFinite(lastSeen) && now - lastSeen > ctx.compaction.retentionMs) {
       staleDevices.push(device.deviceId);
@@ -103,5 +118,5 @@ async function collectableThrough(ctx: DeviceContext, snapshotFrontier: Record<s
     for (const d of Object.keys(through)) through[d] = Math.min(through[d]!, frontier[d] ?? 0);
   }
   for (const d of Object.keys(through)) if (through[d]! <= 0) delete through[d];
-  return { through, staleDevices };
+  return { through, staleDevices, foreignDevices };
 }

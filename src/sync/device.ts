@@ -5,7 +5,7 @@ import type { RequestStats } from '../storage/index.js';
 import { type SyncKeys, open, seal, type SealContext } from './crypto.js';
 import { SyncError } from './errors.js';
 import type { SnapshotContent, SyncState } from './state.js';
-import type { SealedData, StoredSnapshot, SyncBackend, SyncEntry } from './types.js';
+import type { RegisteredDevice, SealedData, StoredSnapshot, SyncBackend, SyncEntry } from './types.js';
 
 export interface BatchingPolicy {
   /** Entries per batch at most (one PUT each). */
@@ -77,6 +77,24 @@ export function openCursor(ctx: DeviceContext, deviceId: string, data: SealedDat
   const { payload } = open(ctx.keys, cursorContext(deviceId), Buffer.from(data, 'base64'), `cursor of device ${deviceId}`);
   const p = payload as Partial<PublishedCursor>;
   return { frontier: isSeqRecord(p.frontier) ? p.frontier : {}, publishedAt: typeof p.publishedAt === 'number' ? p.publishedAt : 0 };
+}
+
+/**
+ * Whether a registration is one of this account's devices: its record or its cursor opens with
+ * the account's key. Someone with a token or bucket credentials but not the secret can register
+ * a device id; they cannot make either authenticate.
+ */
+export function isOwnDevice(ctx: DeviceContext, device: RegisteredDevice): boolean {
+  const opens = (context: SealContext, data: SealedData | null) => {
+    if (data === null) return false;
+    try {
+      open(ctx.keys, context, Buffer.from(data, 'base64'));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return opens(deviceRecordContext(device.deviceId), device.record) || opens(cursorContext(device.deviceId), device.cursor);
 }
 
 /** Authenticates a snapshot (sealed for its generation) and checks its shape. */

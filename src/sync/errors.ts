@@ -28,6 +28,8 @@ export type SyncErrorCode =
   | 'UnsupportedSyncFormat'
   /** The sync server refused the token (or none was given): set OFFSITE_SYNC_TOKEN. */
   | 'Unauthorized'
+  /** The token is valid but not for this account (an account token reaches only its own account). */
+  | 'Forbidden'
   /** The sync server could not be reached, or stayed overloaded, after the retries. */
   | 'ServerUnreachable'
   /** The sync server refused the request's shape (a client and server of different versions). */

@@ -167,6 +167,7 @@ export class HttpBackend implements SyncBackend {
       const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
       let status: number;
       let text: string;
+      let retryAfter: string | null = null;
       try {
         const res = await fetch(`${this.url}/api/v1/${endpoint}`, {
           method: 'POST',
@@ -178,6 +179,7 @@ export class HttpBackend implements SyncBackend {
         this.stats.down(raw.length);
         status = res.status;
         text = raw.toString('utf8');
+        retryAfter = res.headers.get('retry-after');
       } catch (e) {
         if (opts.signal?.aborted) throw opts.signal.reason;
         if (timeout.aborted) {
@@ -196,7 +198,7 @@ export class HttpBackend implements SyncBackend {
       // the server. A definitive storage error (502 with its code, e.g. AccessDenied) is not retried.
       const retry = status === 503 || status === 504 || (status === 502 && (err === undefined || err.code === 'Transient'));
       if (retry && attempt < this.attempts) {
-        await this.backoff(attempt, opts.signal);
+        await this.backoff(attempt, opts.signal, retryAfterMs(retryAfter));
         continue;
       }
       throw this.errorFor(endpoint, status, err, attempt);
@@ -205,7 +207,11 @@ export class HttpBackend implements SyncBackend {
 
   private errorFor(endpoint: string, status: number, err: { code: string; message: string; key?: string } | undefined, attempts: number): Error {
     if (status === 401) {
-      return new SyncError('Unauthorized', `the sync server at ${this.url} refused the token: set ${SYNC_TOKEN_ENV} to the token of \`offsite serve\` (in its token file)`);
+      return new SyncError('Unauthorized', `the sync server at ${this.url} refused the token: set ${SYNC_TOKEN_ENV} to the token of \`offsite serve\` (in its token file) or to your account token`);
+    }
+    if (status === 403) {
+      // A valid token, for another account: an account token reaches only its own.
+      return new SyncError('Forbidden', `the sync server at ${this.url} refused this request with this token: ${err?.message ?? 'forbidden'}`);
     }
     if (err && Object.hasOwn(STORAGE_CODES, err.code)) {
       const message = `the sync server at ${this.url} could not use its storage${attempts > 1 ? ` (${attempts} attempts)` : ''}: ${err.message.replace(/^the server's storage: /, '')}`;
@@ -223,8 +229,8 @@ export class HttpBackend implements SyncBackend {
     return new SyncError(status < 500 ? 'BadRequest' : 'ServerError', `the sync server at ${this.url} failed ${endpoint} with HTTP ${status}${err ? `: ${err.message}` : ''}`);
   }
 
-  private async backoff(attempt: number, signal: AbortSignal | undefined): Promise<void> {
-    const ms = this.retryDelayMs * 2 ** (attempt - 1) * (0.75 + Math.random() / 2);
+  private async backoff(attempt: number, signal: AbortSignal | undefined, atLeastMs = 0): Promise<void> {
+    const ms = Math.max(atLeastMs, this.retryDelayMs * 2 ** (attempt - 1) * (0.75 + Math.random() / 2));
     await new Promise<void>((resolve, reject) => {
       const done = () => {
         signal?.removeEventListener('abort', aborted);
@@ -239,6 +245,12 @@ export class HttpBackend implements SyncBackend {
     });
     signal?.throwIfAborted();
   }
+}
+
+/** A server's Retry-After in seconds, as milliseconds, at most 10 s (a longer wait is the caller's to choose). */
+function retryAfterMs(header: string | null): number {
+  const seconds = header !== null && /^\d{1,4}$/.test(header) ? Number(header) : 0;
+  return Math.min(seconds, 10) * 1000;
 }
 
 /** http(s)://host[:port][/path] without a trailing slash; credentials and queries are refused. */

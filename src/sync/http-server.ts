@@ -1,87 +1,48 @@
 // The sync server behind `offsite serve`: a thin RPC shell over a BucketBackend on one Storage.
 // Every endpoint takes one SyncBackend call's request as its JSON body and answers with the
-// call's result, so the server adds no behaviour of its own: it sees exactly what a bucket
-// would (sealed data, random or derived ids), holds no key, and cannot read an entry. What it
-// adds is a door: a bearer token on every route, JSON-schema checked bodies, and errors as
-// JSON `{code, message}` the HttpBackend turns back into the same SyncError or StorageError.
+// call's result, so the server adds no behaviour of its own to the data: it sees exactly what a
+// bucket would (sealed data, random or derived ids), holds no key, and cannot read an entry.
+// What it adds is a door: a bearer token on every route (server-tokens.ts), each account token
+// kept to its own account (server-accounts.ts), bounded bodies and requests in flight
+// (http-routes.ts, http-limits.ts), errors as JSON `{code, message}` the HttpBackend turns back
+// into the same SyncError or StorageError, and one log line per request.
 // Fastify is loaded when a server is made: every other sync command (a shell hook runs one per
 // command) starts without it.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { homedir } from 'node:os';
-import path from 'node:path';
 import { isStorageError, openStorage, type Storage } from '../storage/index.js';
 import { BucketBackend } from './bucket.js';
-import { isSyncError, SyncError, type SyncErrorCode } from './errors.js';
-import type { CallOptions, SyncBackend } from './types.js';
+import { assertId } from './bucket-keys.js';
+import { isSyncError, type SyncErrorCode } from './errors.js';
+import { BUSY_RETRY_AFTER_SECONDS, InFlightLimiter, tooManyJsonValues, MAX_JSON_SEPARATORS } from './http-limits.js';
+import { DEFAULT_SYNC_BODY_LIMIT, SMALL_BODY_LIMIT, syncRoutes } from './http-routes.js';
+import { AccountBindings } from './server-accounts.js';
+import { TokenDoor, type Caller } from './server-tokens.js';
+import type { CallOptions } from './types.js';
 
-/** Room for a compacted snapshot of far more than 100,000 entries (one is ~2 MB of base64). */
-export const DEFAULT_SYNC_BODY_LIMIT = 64 * 1024 * 1024;
 export const DEFAULT_SYNC_PORT = 8787;
 export const DEFAULT_SYNC_HOST = '127.0.0.1';
-/** A shorter token is refused: it could be guessed. The generated one is 43 characters. */
-export const MIN_TOKEN_LENGTH = 16;
 export const SYNC_API_PREFIX = '/api/v1';
+/** A request must arrive whole within this (a client that sends slowly cannot hold its place forever). */
+export const REQUEST_TIMEOUT_MS = 120_000;
 
 export interface SyncServerOptions {
   /** Where everything is stored (the server never closes it: its opener does). */
   storage: Storage;
-  /** The bearer token every request must carry (at least 16 characters). */
+  /** The server token (at least 16 characters): every account; account tokens are minted from it. */
   token: string;
-  /** Largest request body accepted. Default 64 MiB. */
+  /** The largest request body, a snapshot's. Default 64 MiB. */
   bodyLimitBytes?: number;
+  /** Requests served at once (default 32) and their bodies' bytes (default 96 MiB); beyond: 503. */
+  maxRequestsInFlight?: number;
+  maxBodyBytesInFlight?: number;
   /**
-   * Request logs (pino, JSON lines on stderr): method, URL, status, time. Headers are never
-   * logged, so the token never is. Default off.
+   * One JSON line per request on stderr: method, URL without its query, status, time, request
+   * id, and which token (the server's, or an account token's id). Never a header, so never a
+   * token. Default off.
    */
   logger?: boolean;
 }
-
-type Schema = Record<string, unknown>;
-const str = (maxLength = 256): Schema => ({ type: 'string', maxLength });
-// Sealed data is bounded by the body limit; the backend checks it is base64.
-const sealed: Schema = { type: 'string' };
-const seqRecord: Schema = { type: 'object', additionalProperties: { type: 'number' } };
-const leaseName: Schema = { type: 'string', enum: ['compaction'] };
-const device = { userId: str(), deviceId: str() };
-const object = (properties: Record<string, Schema>, required: string[]): Schema => ({ type: 'object', additionalProperties: false, required, properties });
-const batch = object({ deviceId: str(), seq: { type: 'number' }, time: { type: 'number' }, kind: str(32), data: sealed }, ['deviceId', 'seq', 'time', 'kind', 'data']);
-const ref = ['userId', 'deviceId'];
-
-/**
- * The endpoints under /api/v1 and the SyncBackend call each one makes. The schemas check JSON
- * types and shapes only; ids, ranges and base64 are checked by the backend itself, so a bad
- * value gives the same SyncError (InvalidEntry...) through HTTP as against a bucket.
- */
-const ROUTES: { path: string; body: Schema; call: (b: SyncBackend, req: never, opts: CallOptions) => Promise<unknown> }[] = [
-  { path: 'register', body: object({ ...device, device: sealed, keyCheck: sealed }, [...ref, 'device']), call: (b, r, o) => b.registerDevice(r, o) },
-  { path: 'submit', body: object({ ...device, batches: { type: 'array', items: batch } }, [...ref, 'batches']), call: (b, r, o) => b.submitEntries(r, o) },
-  {
-    path: 'query',
-    body: object({ ...device, cursor: { type: ['string', 'null'], maxLength: 256 }, afterBatchId: str(), known: seqRecord }, [...ref, 'known']),
-    call: (b, r, o) => b.queryEntries(r, o),
-  },
-  { path: 'bootstrap', body: object({ ...device, keyCheck: { type: 'boolean' }, newerThan: { type: 'number' } }, ref), call: (b, r, o) => b.bootstrap(r, o) },
-  { path: 'add-deletion-request', body: object({ ...device, batch }, [...ref, 'batch']), call: (b, r, o) => b.addDeletionRequest(r, o) },
-  { path: 'get-deletion-requests', body: object({ ...device, known: seqRecord }, ref), call: (b, r, o) => b.getDeletionRequests(r, o) },
-  { path: 'uninstall', body: object(device, ref), call: (b, r, o) => b.uninstall(r, o) },
-  { path: 'devices', body: object({ userId: str() }, ['userId']), call: (b, r, o) => b.listDevices(r, o) },
-  { path: 'publish-cursor', body: object({ ...device, cursor: sealed }, [...ref, 'cursor']), call: (b, r, o) => b.publishCursor(r, o) },
-  {
-    path: 'lease/acquire',
-    body: object({ ...device, name: leaseName, ttlMs: { type: 'number' }, now: { type: 'number' } }, [...ref, 'name', 'ttlMs', 'now']),
-    call: (b, r, o) => b.acquireLease(r, o),
-  },
-  { path: 'lease/release', body: object({ ...device, name: leaseName, token: str(1024) }, [...ref, 'name', 'token']), call: (b, r, o) => b.releaseLease(r, o) },
-  { path: 'snapshot', body: object({ ...device, generation: { type: 'number' }, data: sealed }, [...ref, 'generation', 'data']), call: (b, r, o) => b.putSnapshot(r, o) },
-  {
-    path: 'collect-garbage',
-    body: object({ ...device, through: seqRecord, keepSnapshotsFrom: { type: 'number' } }, [...ref, 'through', 'keepSnapshotsFrom']),
-    call: (b, r, o) => b.collectGarbage(r, o),
-  },
-];
 
 /** The HTTP status of each SyncError code the backend can throw (others: 400). */
 const SYNC_STATUS: Partial<Record<SyncErrorCode, number>> = {
@@ -90,6 +51,7 @@ const SYNC_STATUS: Partial<Record<SyncErrorCode, number>> = {
   InvalidEntry: 400,
   UnsupportedSyncFormat: 400,
   Unauthorized: 401,
+  Forbidden: 403,
 };
 
 /** An error body: what the HttpBackend turns back into an error of the same code. */
@@ -106,59 +68,117 @@ export interface SyncServerError {
  * snapshot, collect-garbage}, and GET or POST /api/v1/ping. See docs/sync-server.md.
  */
 export async function createSyncServer(opts: SyncServerOptions): Promise<FastifyInstance> {
-  const { default: Fastify } = await import('fastify');
-  checkToken(opts.token);
-  const expected = digest(opts.token);
+  const { default: Fastify, LogController } = await import('fastify');
+  const door = new TokenDoor(opts.token);
   const backend = new BucketBackend(opts.storage);
+  const bindings = new AccountBindings(opts.storage);
+  const limiter = new InFlightLimiter(opts.maxRequestsInFlight, opts.maxBodyBytesInFlight);
+  const callers = new WeakMap<FastifyRequest, Caller>();
   const app = Fastify({
-    bodyLimit: opts.bodyLimitBytes ?? DEFAULT_SYNC_BODY_LIMIT,
+    // Endpoints that take more say so (http-routes.ts); anything else, a 404 included, this.
+    bodyLimit: SMALL_BODY_LIMIT,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     // Idle keep-alive connections are closed by close(); requests in flight finish first.
     forceCloseConnections: 'idle',
     // Bodies are checked as sent: nothing coerced ("1" stays a string), nothing dropped.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    // Fastify's own request logging writes two lines per request; ours (onResponse) writes one.
+    logController: new LogController({ disableRequestLogging: true }),
     logger: opts.logger
       ? {
           level: 'info',
           stream: process.stderr,
-          // Only these fields of a request are logged: never its headers (the token is one).
-          serializers: { req: (req: { method?: string; url?: string }) => ({ method: req.method, url: req.url }) },
+          // Should a request ever be logged whole, only these fields: never its headers (the token is one).
+          serializers: { req: (req: { method?: string; url?: string }) => ({ method: req.method, url: pathOf(req.url ?? '') }) },
           redact: ['req.headers', 'headers', 'authorization'],
         }
       : false,
   });
 
-  app.addHook('onRequest', async (req, reply) => {
-    if (authorized(req.headers.authorization, expected)) return;
-    void reply
-      .code(401)
-      .header('www-authenticate', 'Bearer realm="offsite"')
-      .send({ code: 'Unauthorized', message: 'missing or wrong token: send "Authorization: Bearer TOKEN" with the token of `offsite serve`' } satisfies SyncServerError);
-    return reply;
+  // JSON bodies with more values than any real request are refused before they are parsed.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
+    if (tooManyJsonValues(body as Buffer)) {
+      done(Object.assign(new Error(`the body has more than ${MAX_JSON_SEPARATORS} JSON values, more than any request of an Offsite client`), { statusCode: 400 }), undefined);
+      return;
+    }
+    parseJson(req, (body as Buffer).toString('utf8'), done);
   });
+
+  app.addHook('onRequest', async (req, reply) => {
+    void reply.header('x-request-id', req.id);
+    const caller = door.identify(req.headers.authorization);
+    if (!caller) {
+      void reply
+        .code(401)
+        .header('www-authenticate', 'Bearer realm="offsite"')
+        .send({ code: 'Unauthorized', message: 'missing or wrong token: send "Authorization: Bearer TOKEN" with the token of `offsite serve` or an account token minted by `offsite serve token`' } satisfies SyncServerError);
+      return reply;
+    }
+    callers.set(req, caller);
+    const limit = req.routeOptions.bodyLimit ?? SMALL_BODY_LIMIT;
+    const declared = Number(req.headers['content-length']);
+    const release = limiter.admit(req.method === 'GET' ? 0 : Number.isFinite(declared) && declared >= 0 ? Math.min(declared, limit) : limit);
+    if (!release) {
+      void reply
+        .code(503)
+        .header('retry-after', String(BUSY_RETRY_AFTER_SECONDS))
+        .header('connection', 'close')
+        .send({ code: 'Busy', message: 'the sync server is serving as many requests as it takes at once; try again in a moment' } satisfies SyncServerError);
+      return reply;
+    }
+    // 'close' comes once the answer is sent or the client has gone, whichever happens.
+    reply.raw.once('close', release);
+    return undefined;
+  });
+
+  if (opts.logger) {
+    const logged = new WeakSet<FastifyRequest>();
+    const logLine = (req: FastifyRequest, statusCode: number | null, responseTime: number) => {
+      if (logged.has(req)) return;
+      logged.add(req);
+      const caller = callers.get(req);
+      req.log.info({ method: req.method, url: pathOf(req.url), statusCode, responseTime: Math.round(responseTime * 100) / 100, ...(caller ? { caller: caller.kind === 'server' ? 'server' : `acct.${caller.tokenId}` } : {}) }, statusCode === null ? 'request aborted' : 'request');
+    };
+    app.addHook('onResponse', async (req, reply) => logLine(req, reply.statusCode, reply.elapsedTime));
+    app.addHook('onRequestAbort', async (req) => logLine(req, null, 0));
+  }
 
   app.setErrorHandler((error: FastifyError, req, reply) => {
     const { status, body } = errorResponse(error, req);
     if (status >= 500 && !isStorageError(error)) {
       if (opts.logger) req.log.error({ err: error }, 'unexpected error');
-      else process.stderr.write(`offsite serve: unexpected error on ${req.method} ${req.url}: ${error.stack ?? String(error)}\n`);
+      else process.stderr.write(`offsite serve: unexpected error on ${req.method} ${pathOf(req.url)}: ${error.stack ?? String(error)}\n`);
     }
     void reply.code(status).send(body);
   });
 
   app.setNotFoundHandler((req, reply) => {
-    void reply.code(404).send({ code: 'NotFound', message: `no endpoint ${req.method} ${req.url.split('?')[0]}: the endpoints are POST ${SYNC_API_PREFIX}/… (see docs/sync-server.md)` } satisfies SyncServerError);
+    void reply.code(404).send({ code: 'NotFound', message: `no endpoint ${req.method} ${pathOf(req.url)}: the endpoints are POST ${SYNC_API_PREFIX}/… (see docs/sync-server.md)` } satisfies SyncServerError);
   });
 
   const ping = async (req: FastifyRequest, reply: FastifyReply) => backend.ping(callOptions(req, reply));
   app.get(`${SYNC_API_PREFIX}/ping`, ping);
   app.post(`${SYNC_API_PREFIX}/ping`, ping);
-  for (const route of ROUTES) {
-    app.post(`${SYNC_API_PREFIX}/${route.path}`, { schema: { body: route.body } }, async (req, reply) => {
+  for (const route of syncRoutes(opts.bodyLimitBytes ?? DEFAULT_SYNC_BODY_LIMIT)) {
+    app.post(`${SYNC_API_PREFIX}/${route.path}`, { bodyLimit: route.bodyLimit, schema: { body: route.body } }, async (req, reply) => {
+      const body = req.body as { userId: string; keyCheck?: unknown };
+      const o = callOptions(req, reply);
+      // The user id names storage keys of the bindings too: checked before anything uses it.
+      assertId(body.userId, 'user id');
+      await bindings.authorize(callers.get(req)!, route.path, body, o);
       // A call without a result (uninstall, publish-cursor, ...) answers {}.
-      return (await route.call(backend, req.body as never, callOptions(req, reply))) ?? {};
+      return (await route.call(backend, req.body as never, o)) ?? {};
     });
   }
   return app;
+}
+
+/** A URL's path: queries are never echoed or logged (they could carry a secret someone put there). */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
 
 /** The storage work of a request is aborted when its client goes away before the answer. */
@@ -178,82 +198,26 @@ function errorResponse(error: FastifyError, req: FastifyRequest): { status: numb
     // The server's own storage failed: a gateway error, retried by the client if transient.
     return { status: error.code === 'Transient' ? 503 : 502, body: { code: error.code, message: `the server's storage: ${error.message}` } };
   }
+  const where = pathOf(req.url);
   if (error.validation) {
-    return { status: 400, body: { code: 'BadRequest', message: `${req.url}: ${error.message} (is the client an Offsite of the same version?)` } };
+    return { status: 400, body: { code: 'BadRequest', message: `${where}: ${error.message} (is the client an Offsite of the same version?)` } };
   }
   const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+  if (status === 413) {
+    const limit = req.routeOptions.bodyLimit ?? SMALL_BODY_LIMIT;
+    return { status, body: { code: 'BadRequest', message: `${where}: the body is larger than the ${limit} bytes this endpoint takes` } };
+  }
   if (status >= 400 && status < 500) {
-    // Fastify's own refusals: a body too large, not JSON, a wrong content type.
-    return { status, body: { code: 'BadRequest', message: `${req.url}: ${error.message}` } };
+    // Fastify's own refusals: not JSON, a wrong content type; and too many values (above).
+    return { status, body: { code: 'BadRequest', message: `${where}: ${error.message}` } };
   }
   return { status: 500, body: { code: 'ServerError', message: 'internal server error (see the server log)' } };
-}
-
-function digest(token: string): Buffer {
-  return createHash('sha256').update(token, 'utf8').digest();
-}
-
-/** Compares digests (equal length) in constant time, so the answer's timing tells nothing. */
-function authorized(header: string | undefined, expected: Buffer): boolean {
-  const m = /^Bearer +(\S+) *$/i.exec(header ?? '');
-  return m !== null && timingSafeEqual(digest(m[1]!), expected);
-}
-
-function checkToken(token: string): void {
-  if (typeof token !== 'string' || token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
-    throw new SyncError('Unauthorized', `a sync server token is at least ${MIN_TOKEN_LENGTH} visible ASCII characters, no spaces (a generated token file has 43)`);
-  }
 }
 
 /** Whether `host` only accepts connections from this machine. */
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
-}
-
-/** $XDG_CONFIG_HOME/offsite/serve-token, else ~/.config/offsite/serve-token. */
-export function defaultServeTokenFile(): string {
-  const config = process.env.XDG_CONFIG_HOME || path.join(homedir(), '.config');
-  return path.join(config, 'offsite', 'serve-token');
-}
-
-export interface ServeToken {
-  token: string;
-  /** The file it came from (undefined when given directly). */
-  file?: string;
-  /** The file did not exist and was created with a new random token. */
-  created: boolean;
-}
-
-/**
- * The server's token: `token` when given (from OFFSITE_SERVE_TOKEN), else the content of `file`.
- * A missing file is created (its directory 0700, the file 0600) with 32 random bytes, base64url.
- * A file readable by group or others is refused: anyone who can read it can use the server.
- */
-export async function resolveServeToken(opts: { token?: string; file: string }): Promise<ServeToken> {
-  if (opts.token !== undefined && opts.token !== '') {
-    checkToken(opts.token);
-    return { token: opts.token, created: false };
-  }
-  const file = path.resolve(opts.file);
-  let created = false;
-  try {
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(file, `${randomBytes(32).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
-    await chmod(file, 0o600);
-    created = true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new SyncError('Unauthorized', `cannot create the token file ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  const info = await stat(file);
-  if ((info.mode & 0o077) !== 0) {
-    throw new SyncError('Unauthorized', `the token file ${file} is readable by other users (mode ${(info.mode & 0o777).toString(8)}): run chmod 600 ${file}`);
-  }
-  const token = (await readFile(file, 'utf8')).trim();
-  if (token.length < MIN_TOKEN_LENGTH || !/^[\x21-\x7e]+$/.test(token)) {
-    throw new SyncError('Unauthorized', `the token file ${file} must hold one token of at least ${MIN_TOKEN_LENGTH} characters (delete it to have a new one generated)`);
-  }
-  return { token, file, created };
 }
 
 export interface ServeSyncOptions {
@@ -265,6 +229,8 @@ export interface ServeSyncOptions {
   /** Default 8787; 0 picks a free port. */
   port?: number;
   bodyLimitBytes?: number;
+  maxRequestsInFlight?: number;
+  maxBodyBytesInFlight?: number;
   logger?: boolean;
 }
 
@@ -284,7 +250,14 @@ export async function serveSync(opts: ServeSyncOptions): Promise<RunningSyncServ
   const storage = openStorage(opts.storageUrl);
   try {
     await new BucketBackend(storage).ping(); // wrong credentials or no bucket: fail now, not at the first client
-    const app = await createSyncServer({ storage, token: opts.token, ...(opts.bodyLimitBytes ? { bodyLimitBytes: opts.bodyLimitBytes } : {}), ...(opts.logger ? { logger: true } : {}) });
+    const app = await createSyncServer({
+      storage,
+      token: opts.token,
+      ...(opts.bodyLimitBytes === undefined ? {} : { bodyLimitBytes: opts.bodyLimitBytes }),
+      ...(opts.maxRequestsInFlight === undefined ? {} : { maxRequestsInFlight: opts.maxRequestsInFlight }),
+      ...(opts.maxBodyBytesInFlight === undefined ? {} : { maxBodyBytesInFlight: opts.maxBodyBytesInFlight }),
+      ...(opts.logger ? { logger: true } : {}),
+    });
     const host = opts.host ?? DEFAULT_SYNC_HOST;
     try {
       await app.listen({ host, port: opts.port ?? DEFAULT_SYNC_PORT });

@@ -58,19 +58,16 @@ export { HttpBackend, SYNC_TOKEN_ENV, type HttpBackendOptions } from './http-bac
 export {
   createSyncServer,
   serveSync,
-  resolveServeToken,
-  defaultServeTokenFile,
   isLoopbackHost,
-  DEFAULT_SYNC_BODY_LIMIT,
   DEFAULT_SYNC_HOST,
   DEFAULT_SYNC_PORT,
-  MIN_TOKEN_LENGTH,
   type SyncServerOptions,
   type SyncServerError,
   type ServeSyncOptions,
   type RunningSyncServer,
-  type ServeToken,
 } from './http-server.js';
+export { DEFAULT_SYNC_BODY_LIMIT, MAX_ACCOUNT_DEVICES } from './http-routes.js';
+export { createAccountToken, resolveServeToken, defaultServeTokenFile, MIN_TOKEN_LENGTH, type ServeToken } from './server-tokens.js';
 export {
   HISTORY_SHELLS,
   HISTORY_BEGIN,

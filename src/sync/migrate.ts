@@ -6,7 +6,7 @@
 // write-once with "same bytes succeed", so a migration can be rerun (after a failure, or from
 // each device in turn) and only adds what is missing.
 import { open } from './crypto.js';
-import { deviceRef, KEY_CHECK_CONTEXT, type DeviceContext } from './device.js';
+import { deviceRef, KEY_CHECK_CONTEXT, openSnapshot, type DeviceContext } from './device.js';
 import { isSyncError, SyncError } from './errors.js';
 import type { SealedBatch, StoredBatch, SyncBackend } from './types.js';
 
@@ -65,7 +65,9 @@ export async function copyAccount(ctx: DeviceContext, target: SyncBackend): Prom
   let snapshotGeneration: number | null = null;
   if (sourceBoot.snapshot !== null && sourceBoot.snapshot.generation > targetBoot.latestGeneration) {
     try {
-      await target.putSnapshot({ ...ref, generation: sourceBoot.snapshot.generation, data: sourceBoot.snapshot.data });
+      // Opened first: its frontier is the coverage the target records (and a snapshot that does not authenticate is not copied).
+      const { frontier } = openSnapshot(ctx, sourceBoot.snapshot);
+      await target.putSnapshot({ ...ref, generation: sourceBoot.snapshot.generation, data: sourceBoot.snapshot.data, covers: frontier });
       snapshotGeneration = sourceBoot.snapshot.generation;
     } catch (e) {
       if (!isSyncError(e, 'Conflict')) throw e; // written by another migrating device meanwhile

@@ -7,10 +7,11 @@ import { compareKeys } from '../storage/index.js';
 import { MisplacedError, open } from './crypto.js';
 import { deviceRef, isEntry, openSnapshot, type DeviceContext } from './device.js';
 import { isSyncError } from './errors.js';
+import { settleForeignDevices, withoutIgnoredDevices } from './foreign.js';
 import type { ApplyResult, StuckDevice } from './state.js';
 import type { QueryResult, StoredBatch, SyncEntry } from './types.js';
 
-export type SyncProblemCode = 'Tampered' | 'Replayed' | 'OutOfOrder' | 'MissingBatch' | 'UnsupportedSyncFormat';
+export type SyncProblemCode = 'Tampered' | 'Replayed' | 'OutOfOrder' | 'MissingBatch' | 'UnsupportedSyncFormat' | 'ForeignDevice';
 
 /** Something wrong with what the backend returned. Nothing it concerns was imported. */
 export interface SyncProblem {
@@ -39,11 +40,18 @@ export async function readNewBatches(ctx: DeviceContext): Promise<ReadOutcome & 
   const known = ctx.state.known();
   const main = await ctx.backend.queryEntries({ ...deviceRef(ctx), cursor: ctx.state.get('cursor'), known });
   const stuckBefore = new Set(ctx.state.stuck().map((s) => s.deviceId));
-  let outcome = applyStoredBatches(ctx, [...main.batches, ...(await rereadDevices(ctx, [...stuckBefore], known))]);
+  const read: StoredBatch[] = [...main.batches, ...(await rereadDevices(ctx, [...stuckBefore], known))];
+  let outcome = applyStoredBatches(ctx, read);
   // A device that just showed a gap: its missing batch may sort before the cursor (a writer
   // slower than the bounds allow). Re-read it from its last good batch now, not next pull.
   const newlyStuck = outcome.stuck.filter((s) => !stuckBefore.has(s.deviceId)).map((s) => s.deviceId);
-  if (newlyStuck.length > 0) outcome = retry(outcome, newlyStuck, applyStoredBatches(ctx, await rereadDevices(ctx, newlyStuck, ctx.state.known())));
+  if (newlyStuck.length > 0) {
+    const again = await rereadDevices(ctx, newlyStuck, ctx.state.known());
+    read.push(...again);
+    outcome = retry(outcome, newlyStuck, applyStoredBatches(ctx, again));
+  }
+  // A made-up device (junk written without the secret) stops blocking here: reported once.
+  outcome = await settleForeignDevices(ctx, outcome, read);
   if (outcome.stuck.length > 0) {
     const merged = await mergeSnapshotCovering(ctx, outcome.stuck);
     if (merged) {
@@ -65,7 +73,7 @@ export async function readNewBatches(ctx: DeviceContext): Promise<ReadOutcome & 
  */
 export async function sweepLog(ctx: DeviceContext): Promise<ReadOutcome> {
   const all = await ctx.backend.queryEntries({ ...deviceRef(ctx), cursor: null, known: ctx.state.known() });
-  const outcome = applyStoredBatches(ctx, all.batches);
+  const outcome = await settleForeignDevices(ctx, applyStoredBatches(ctx, all.batches), all.batches);
   // A view of every device's log: the stuck list it gives is complete.
   ctx.state.setStuck(outcome.stuck);
   return outcome;
@@ -118,7 +126,7 @@ export function applyStoredBatches(ctx: DeviceContext, batches: StoredBatch[]): 
   const out: ReadOutcome = { added: [], deleted: [], applied: 0, problems: [], stuck: [] };
   const held = new Map([...ctx.state.frontier()].map(([d, f]) => [d, f.seq]));
   const byDevice = new Map<string, StoredBatch[]>();
-  for (const b of new Map(batches.map((x) => [x.id, x])).values()) {
+  for (const b of new Map(withoutIgnoredDevices(ctx, batches).map((x) => [x.id, x])).values()) {
     const list = byDevice.get(b.deviceId) ?? [];
     list.push(b);
     byDevice.set(b.deviceId, list);

@@ -55,6 +55,8 @@ export interface StuckDevice {
   since: number;
 }
 
+export type IgnoreReason = 'foreign' | 'dropped';
+
 export interface OutboxBatch {
   seq: number;
   kind: BatchKind;
@@ -385,6 +387,25 @@ export class SyncState {
       const add = this.db.prepare('INSERT INTO stuck (device, expected, code, message, since) VALUES (?, ?, ?, ?, ?)');
       for (const d of devices) add.run(d.deviceId, d.expected, d.code, d.message, d.since);
     })();
+  }
+
+  /**
+   * Devices whose log this device no longer waits for (foreign.ts): 'foreign', found to be no
+   * device of this account; 'dropped', by `drop-device`.
+   */
+  ignoredDevices(): Map<string, IgnoreReason> {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'ignoredDevices'").get() as { value: string } | undefined;
+    return new Map(Object.entries(row ? (JSON.parse(row.value) as Record<string, IgnoreReason>) : {}));
+  }
+
+  /** Marks a device ignored for `reason`, or (null) no longer. */
+  setIgnoredDevice(deviceId: string, reason: IgnoreReason | null): void {
+    this.write(() => {
+      const all = Object.fromEntries(this.ignoredDevices());
+      if (reason === null) delete all[deviceId];
+      else all[deviceId] = reason;
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('ignoredDevices', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(JSON.stringify(all));
+    });
   }
 
   entryCount(): number {

@@ -31,6 +31,8 @@ export interface SyncStatus {
   snapshotGeneration: number;
   clockOffsetMs: number;
   problems: { deviceId: string; expected: number; code: string; message: string }[];
+  /** Devices whose log this device no longer waits for: not of this account (foreign), or dropped by drop-device. */
+  ignoredDevices: { deviceId: string; reason: 'foreign' | 'dropped' }[];
   devices: DeviceStatus[];
   /** Requests this device made, across runs, by operation. */
   requestsUsed: RequestsUsed;
@@ -75,6 +77,7 @@ export async function deviceStatus(ctx: DeviceContext): Promise<SyncStatus> {
     snapshotGeneration: s.get('snapshotGeneration'),
     clockOffsetMs: s.get('clockOffsetMs'),
     problems: s.stuck().map(({ deviceId, expected, code, message }) => ({ deviceId, expected, code, message })),
+    ignoredDevices: [...s.ignoredDevices()].map(([deviceId, reason]) => ({ deviceId, reason })),
     devices,
     requestsUsed: { total: Object.values(totals).reduce((a, b) => a + b, 0), byOperation: totals },
     requests,

@@ -97,13 +97,20 @@ export interface SyncBackend {
   /** Gives a lease back (a no-op if it expired and someone else took it). */
   releaseLease(req: ReleaseLeaseRequest, opts?: CallOptions): Promise<void>;
 
-  /** Stores a compacted snapshot, write-once per generation (Conflict if the generation exists). */
+  /**
+   * Stores a compacted snapshot, write-once per generation (Conflict if the generation exists),
+   * with `covers`, the per-device frontier it holds, recorded in the clear beside it: the one
+   * thing about a snapshot that the backend can hold collection to.
+   */
   putSnapshot(req: PutSnapshotRequest, opts?: CallOptions): Promise<void>;
 
   /**
    * Deletes log batches at or below `through[deviceId]` (which the caller computed as read by
    * every active device and contained in a snapshot) and snapshots older than
-   * `keepSnapshotsFrom`. Batches of devices not in `through` are kept.
+   * `keepSnapshotsFrom`. Batches of devices not in `through` are kept. Refused (Conflict,
+   * nothing deleted) if it would delete the newest snapshot, or batches that the newest
+   * snapshot's recorded `covers` does not reach: whatever the caller claims, what is deleted
+   * stays in a snapshot that stays.
    */
   collectGarbage(req: CollectGarbageRequest, opts?: CallOptions): Promise<CollectGarbageResult>;
 
@@ -267,6 +274,8 @@ export interface ReleaseLeaseRequest extends DeviceRef {
 export interface PutSnapshotRequest extends DeviceRef {
   generation: number;
   data: SealedData;
+  /** Per device, the highest seq the snapshot holds with nothing missing below (its frontier). */
+  covers: Record<string, number>;
 }
 
 export interface CollectGarbageRequest extends DeviceRef {

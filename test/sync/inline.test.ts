@@ -225,7 +225,7 @@ for (const target of TARGETS) {
       const other = await rejectsWithCode(backend.registerDevice({ ...reg, keyCheck: b64(100) }), isSyncErr, 'Conflict');
       assert.match(other.message, /already exists/, other.message);
 
-      const snapshot = { userId, deviceId, generation: 1, data: b64(2000) };
+      const snapshot = { userId, deviceId, generation: 1, data: b64(2000), covers: { [deviceId]: 0 } };
       await backend.putSnapshot(snapshot);
       await backend.putSnapshot(snapshot);
       await rejectsWithCode(backend.putSnapshot({ ...snapshot, data: b64(2000) }), isSyncErr, 'Conflict');

@@ -15,7 +15,7 @@ interface ServeOptions {
 }
 
 export function registerServeCommand(program: Command): void {
-  program
+  const serve = program
     .command('serve')
     .description('serve end-to-end-encrypted sync to devices over HTTP, storing into a bucket or directory (the server sees only ciphertext)')
     .option('--storage <url>', `where the server stores everything: a directory or s3://… (default: $${SERVE_STORAGE_ENV})`)
@@ -26,14 +26,17 @@ export function registerServeCommand(program: Command): void {
     .addHelpText(
       'after',
       `
-Every request must carry the token (Authorization: Bearer TOKEN). On first start the token file
-is created and its path printed: copy its content to each device as OFFSITE_SYNC_TOKEN, and use
-the server's address as the sync URL there:
+Every request must carry a token (Authorization: Bearer TOKEN). On first start the token file
+is created and its path printed. For yourself alone, copy its content to each device as
+OFFSITE_SYNC_TOKEN, and use the server's address as the sync URL there:
 
   offsite serve --storage 's3://my-bucket/sync?region=eu-west-1'
   # on each device:
   export OFFSITE_SYNC_TOKEN="$(cat ~/.config/offsite/serve-token)"   (copied over from the server)
   offsite sync --storage http://127.0.0.1:8787 init
+
+The server token reaches every account. To share the server, give each person an account
+token instead (offsite serve token): it reaches only the account its first init creates.
 
 It listens on 127.0.0.1 unless --host says otherwise. Without TLS the token travels in clear
 text: to serve other machines, put a TLS reverse proxy (Caddy, nginx) in front of it.
@@ -66,5 +69,32 @@ SIGINT or SIGTERM let requests in flight finish, then exit 0. See docs/sync-serv
         process.on('SIGINT', onSignal);
       });
       if (!g.json) note('stopped');
+    });
+
+  serve
+    .command('token')
+    .description('print a new account token: it reaches only the account its first `sync init` creates (one per person)')
+    .option('--token-file <path>', `the server's token file (default: $XDG_CONFIG_HOME/offsite/serve-token); $${SERVE_TOKEN_ENV} overrides it`)
+    .option('--id <id>', 'the token of this id again, after the server token changed (its account stays bound to the id)')
+    .addHelpText(
+      'after',
+      `
+Account tokens are derived from the server's token: minting one needs no running server and
+stores nothing. The token goes to stdout, once; give it to its person, who sets it as
+OFFSITE_SYNC_TOKEN on each of their devices. A new server token (delete the token file and
+restart) revokes every account token; re-issue the ones to keep with --id.`,
+    )
+    .action(async (_o: unknown, cmd: Command) => {
+      // --token-file is also an option of serve itself: whichever parsed it, take it.
+      const o = cmd.optsWithGlobals<GlobalOptions & { tokenFile?: string; id?: string }>();
+      const { createAccountToken, defaultServeTokenFile, resolveServeToken } = await import('../../sync/index.js');
+      const envToken = process.env[SERVE_TOKEN_ENV];
+      const server = await resolveServeToken({ file: o.tokenFile ?? defaultServeTokenFile(), create: false, ...(envToken ? { token: envToken } : {}) });
+      const minted = createAccountToken(server.token, o.id === undefined ? {} : { id: o.id });
+      if (o.json) printJsonLine(minted);
+      else {
+        printLine(minted.token);
+        note(`account token ${minted.id}${o.id === undefined ? '' : ' (re-issued)'}: give it to one person, as OFFSITE_SYNC_TOKEN on their devices`);
+      }
     });
 }

@@ -193,7 +193,19 @@ ciphertext. See docs/sync.md.`,
       printLine(`requests used by this device: ${requestsText(s.requestsUsed)}`);
       printLine(`devices (${s.devices.length}):`);
       for (const d of s.devices) printLine(`  ${d.deviceId}  ${d.name ?? '?'}${d.self ? ' (this device)' : ''}  registered ${d.registeredAt ?? '?'}  last seen ${d.lastSeenAt ?? 'never'}${d.stale ? '  STALE' : ''}`);
+      for (const d of s.ignoredDevices) printLine(`ignored device ${d.deviceId} (${d.reason === 'foreign' ? 'not of this account' : 'dropped'})`);
       for (const p of s.problems) note(`${p.code}: ${p.message}`);
+    });
+
+  group
+    .command('drop-device')
+    .description('stop waiting for another device: remove its registration from the backend and ignore its log here (for a ForeignDevice, or a log damaged for good)')
+    .argument('<device-id>', 'the device id, as pull, status or compact printed it')
+    .action(async (deviceId: string, _o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals<SyncCliOptions>();
+      const r = await withClient(g, (c) => c.dropDevice(deviceId));
+      if (g.json) printJson(r);
+      else note(`device ${r.deviceId} ${r.removedFromBackend ? 'removed from the backend and ' : ''}ignored on this device`);
     });
 
   group
@@ -213,7 +225,7 @@ ciphertext. See docs/sync.md.`,
       const g = cmd.optsWithGlobals<SyncCliOptions>();
       const r = await withClient(g, (c) => c.compact());
       if (g.json) printJson(r);
-      else if (r.compacted) note(`snapshot ${r.generation}: ${r.entries} entries; deleted ${r.deletedBatches} batches and ${r.deletedSnapshots} old snapshots${r.staleDevices.length ? `; not seen for the retention period: ${r.staleDevices.join(', ')}` : ''}; ${requestsText(r.requests)}`);
+      else if (r.compacted) note(`snapshot ${r.generation}: ${r.entries} entries; deleted ${r.deletedBatches} batches and ${r.deletedSnapshots} old snapshots${r.staleDevices.length ? `; not seen for the retention period: ${r.staleDevices.join(', ')}` : ''}${r.foreignDevices.length ? `; not devices of this account (hold nothing back): ${r.foreignDevices.join(', ')}` : ''}; ${requestsText(r.requests)}`);
       else note(`not compacted: ${r.reason}`);
     });
 
