@@ -79,15 +79,18 @@ export function parseBatchId(id: string): BatchPosition | undefined {
 
 /**
  * A batch's name below log/: its id alone (the sealed bytes are the body), or for a batch of at
- * most INLINE_MAX_BYTES, "{id}/i/" and the base64url of the bytes in segments (empty body).
+ * most INLINE_MAX_BYTES, "{id}/i/" and the base64url of the bytes in segments (empty body),
+ * unless that name would be longer than `maxNameBytes` (what the key's limit leaves after the
+ * storage prefix and "users/{userId}/log/"): then the body form.
  */
-export function batchLogName(p: BatchPosition, sealed: Uint8Array): string {
+export function batchLogName(p: BatchPosition, sealed: Uint8Array, maxNameBytes = Number.POSITIVE_INFINITY): string {
   const id = batchId(p);
   if (sealed.length === 0 || sealed.length > INLINE_MAX_BYTES) return id;
   const text = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength).toString('base64url');
   const chunks: string[] = [];
   for (let i = 0; i < text.length; i += INLINE_CHUNK_CHARS) chunks.push(text.slice(i, i + INLINE_CHUNK_CHARS));
-  return `${id}/${INLINE_MARK}/${chunks.join('/')}`;
+  const name = `${id}/${INLINE_MARK}/${chunks.join('/')}`;
+  return name.length > maxNameBytes ? id : name; // ASCII: characters are bytes
 }
 
 export interface LogName {

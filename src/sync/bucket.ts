@@ -69,6 +69,18 @@ const OWN_TIMINGS = 8;
 /** The leases there are (a lease name becomes part of a key). */
 const LEASE_NAMES: ReadonlySet<string> = new Set<LeaseName>(['compaction']);
 const EMPTY = Buffer.alloc(0);
+/** S3's limit on a key, in bytes, storage prefix included. */
+const MAX_KEY_BYTES = 1024;
+
+/**
+ * The bytes the storage puts before every key (an S3 URL's prefix): they count against S3's
+ * limit, which the storage layer checks without them. The Storage interface does not expose it;
+ * the S3 adapter has it as `prefix`, the local adapter has none.
+ */
+function storagePrefixBytes(storage: Storage): number {
+  const prefix = (storage as { prefix?: unknown }).prefix;
+  return typeof prefix === 'string' ? Buffer.byteLength(prefix) : 0;
+}
 
 /** A batch found by a listing: carried in its key (`inline`), or to be fetched from `key`. */
 interface ListedBatch {
@@ -87,8 +99,12 @@ interface LeaseBody {
 
 export class BucketBackend implements SyncBackend {
   readonly type = 'bucket' as const;
+  /** The key bytes left after the storage prefix. */
+  private readonly keyBudget: number;
 
-  constructor(private readonly storage: Storage) {}
+  constructor(private readonly storage: Storage) {
+    this.keyBudget = MAX_KEY_BYTES - storagePrefixBytes(storage);
+  }
 
   async ping(opts: CallOptions = {}): Promise<PingResult> {
     // A HEAD of a key that never exists: one cheap request that proves credentials and bucket.
@@ -157,7 +173,8 @@ export class BucketBackend implements SyncBackend {
     if (batch.deviceId !== req.deviceId) throw new SyncError('InvalidEntry', `device ${req.deviceId} cannot write into the log of device ${batch.deviceId}`);
     const id = batchId(batch);
     const body = decode(batch.data);
-    const name = batchLogName(batch, body);
+    // A long storage prefix leaves no room for the bytes in the key: the body form then.
+    const name = batchLogName(batch, body, this.keyBudget - Buffer.byteLength(logPrefix(req.userId)));
     const key = `${logPrefix(req.userId)}${name}`;
     const conflict = (cause: unknown) =>
       new SyncError('Conflict', `batch ${batch.seq} of device ${batch.deviceId} already exists with other contents: two processes are writing as one device (never copy a sync state directory; join each device)`, { key, cause });
@@ -169,9 +186,12 @@ export class BucketBackend implements SyncBackend {
       await this.storage.put(key, EMPTY, { ifNoneMatch: '*', contentType: 'application/octet-stream', ...opts });
     } catch (e) {
       if (isStorageError(e, 'PreconditionFailed')) return { id }; // the key is the bytes: stored already
+      if (!isStorageError(e, 'InvalidKey')) throw e;
+      const bodyKey = `${logPrefix(req.userId)}${id}`;
       // The local adapter cannot hold log/{id}/... beside an object log/{id}: a body batch is there.
-      if (isStorageError(e, 'InvalidKey') && (await this.exists(`${logPrefix(req.userId)}${id}`, opts))) throw conflict(e);
-      throw e;
+      if (await this.exists(bodyKey, opts)) throw conflict(e);
+      // A key this storage refuses (a file system's own limits): the body form takes no bytes in the key.
+      await this.putOnce(bodyKey, body, 'application/octet-stream', opts, conflict);
     }
     return { id };
   }
