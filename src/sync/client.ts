@@ -229,13 +229,19 @@ export class SyncClient {
     const backend = opts.backend ?? openSyncBackend(storageUrl, { token: opts.token, credentials: opts.credentials });
     let state: SyncState;
     try {
-      state = SyncState.create(opts.stateDir, { userId: keys.userId, deviceId, deviceName: opts.deviceName ?? hostname(), storageUrl }, secret, clock());
+      state = await SyncState.create(opts.stateDir, { userId: keys.userId, deviceId, deviceName: opts.deviceName ?? hostname(), storageUrl }, secret, clock());
     } catch (e) {
       if (opts.backend === undefined) await backend.close();
       throw e;
     }
-    keepServerToken(state.dir, storageUrl, opts.token);
-    return new SyncClient(contextFor(state, keys, backend, opts), opts.backend === undefined);
+    const client = new SyncClient(contextFor(state, keys, backend, opts), opts.backend === undefined);
+    try {
+      await keepServerToken(state.dir, storageUrl, opts.token);
+    } catch (e) {
+      await client.abandon();
+      throw e;
+    }
+    return client;
   }
 
   /** Registers the device record; a fresh registration also calibrates the clock against the store's. */
@@ -367,7 +373,7 @@ export class SyncClient {
       this.ownsBackend = opts.backend === undefined;
       switched = true;
       ctx.state.setMeta({ storageUrl: toUrl, cursor: null });
-      keepServerToken(ctx.state.dir, toUrl, opts.token);
+      await keepServerToken(ctx.state.dir, toUrl, opts.token);
       if (ownedOld) await old.close();
       const published = ctx.state.get('cursorPublishedAt');
       await this.pullOnce({ allowCompaction: false });
@@ -450,7 +456,7 @@ function entryBody(entry: unknown, index: number): { id: string; body: string } 
 }
 
 /** An http backend's token given explicitly (or by environment) is kept for later runs (0600). */
-function keepServerToken(stateDir: string, url: string, token: string | undefined): void {
+async function keepServerToken(stateDir: string, url: string, token: string | undefined): Promise<void> {
   const t = token ?? process.env[SYNC_TOKEN_ENV];
-  if (backendKindOfUrl(url) === 'http' && t) saveServerToken(stateDir, t);
+  if (backendKindOfUrl(url) === 'http' && t) await saveServerToken(stateDir, t);
 }

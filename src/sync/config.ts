@@ -3,12 +3,14 @@
 // the secrets that never go into a file: the S3 secret access key (environment or the AWS
 // credential chain) and the HTTP server's token (environment, or the 0600 file in the state
 // directory).
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { writePrivateFile } from '../files/index.js';
 import { SyncError } from './errors.js';
+import { SERVER_TOKEN_FILE } from './state-dir.js';
 
 export type SyncBackendKind = 's3' | 'http' | 'local';
 
@@ -242,26 +244,30 @@ function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? path.join(homedir(), p.slice(1)) : p;
 }
 
-const TOKEN_FILE = 'server-token';
-
 /**
  * Keeps an HTTP server's token next to the sync secret (0600), so commands run later without
- * OFFSITE_SYNC_TOKEN in their environment (a shell hook) still reach the server.
+ * OFFSITE_SYNC_TOKEN in their environment (a shell hook) still reach the server. Written through
+ * a new private temp file renamed into place: never through a symlink planted at its name.
  */
-export function saveServerToken(stateDir: string, token: string): void {
-  const file = path.join(stateDir, TOKEN_FILE);
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
+export async function saveServerToken(stateDir: string, token: string): Promise<void> {
+  await writePrivateFile(path.join(stateDir, SERVER_TOKEN_FILE), `${token}\n`);
 }
 
 export function readServerToken(stateDir: string): string | undefined {
+  let fd: number;
   try {
-    return readFileSync(path.join(stateDir, TOKEN_FILE), 'utf8').trim() || undefined;
+    // O_NOFOLLOW: a symlink at the token's name is not ours, and not read.
+    fd = openSync(path.join(stateDir, SERVER_TOKEN_FILE), constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return undefined;
+  }
+  try {
+    return readFileSync(fd, 'utf8').trim() || undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 
 export function removeServerToken(stateDir: string): void {
-  rmSync(path.join(stateDir, TOKEN_FILE), { force: true });
+  rmSync(path.join(stateDir, SERVER_TOKEN_FILE), { force: true });
 }

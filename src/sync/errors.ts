@@ -16,6 +16,8 @@ export type SyncErrorCode =
   | 'OutOfOrder'
   /** A device's log skips a sequence number that never arrived. */
   | 'MissingBatch'
+  /** The state directory, or a file in it, belongs to another user or is a symbolic link. */
+  | 'UnsafeStateDir'
   /** A write-once object already holds something else (a reused sequence number, a taken snapshot generation). */
   | 'Conflict'
   /** The state directory holds no sync device: run init or join first. */

@@ -7,14 +7,18 @@
 // number is assigned to a fixed set of entries (the outbox row) before anything is uploaded;
 // a retried upload re-seals exactly that payload.
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { mkdirPrivate, writePrivateFile } from '../files/index.js';
 import { SyncError } from './errors.js';
+import { readPrivateFile, secureStateDir, SERVER_TOKEN_FILE } from './state-dir.js';
 import type { BatchKind, SyncEntry } from './types.js';
 
 export const STATE_FORMAT = 1;
 const DB_FILE = 'sync.db';
 const SECRET_FILE = 'secret';
+/** Every file Offsite keeps in a state directory (checked by secureStateDir on every open). */
+const STATE_FILES = [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, SECRET_FILE, SERVER_TOKEN_FILE];
 const BUSY_TIMEOUT_MS = 10_000;
 
 export interface StateMeta {
@@ -83,8 +87,10 @@ export class SyncState {
   ) {}
 
   /** Creates the state of a new device; AlreadyJoined if the directory holds one. */
-  static create(dir: string, meta: Pick<StateMeta, 'userId' | 'deviceId' | 'deviceName' | 'storageUrl'>, secret: string, now: number): SyncState {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  static async create(dir: string, meta: Pick<StateMeta, 'userId' | 'deviceId' | 'deviceName' | 'storageUrl'>, secret: string, now: number): Promise<SyncState> {
+    await mkdirPrivate(dir);
+    // A directory that existed already keeps its mode from mkdir: tightened (or refused) here.
+    secureStateDir(dir, STATE_FILES);
     const state = new SyncState(dir, openDb(path.join(dir, DB_FILE)));
     if (state.readMeta('deviceId') !== undefined) {
       state.close();
@@ -107,9 +113,14 @@ export class SyncState {
       batchesSinceSnapshot: 0,
       requests: {},
     };
-    // The secret first, 0600 from its creation: the device needs it for every operation.
-    writeFileSync(path.join(dir, SECRET_FILE), `${secret}\n`, { mode: 0o600, flag: 'w' });
-    chmodSync(path.join(dir, SECRET_FILE), 0o600);
+    try {
+      // The secret first, 0600 from its creation, through a new temp file (O_EXCL, O_NOFOLLOW)
+      // renamed into place: never written through whatever is at its name.
+      await writePrivateFile(path.join(dir, SECRET_FILE), `${secret}\n`);
+    } catch (e) {
+      state.close();
+      throw e;
+    }
     state.write(() => state.setMeta(initial), true);
     return state;
   }
@@ -118,6 +129,7 @@ export class SyncState {
   static open(dir: string): SyncState {
     // Check first: opening would create an empty database in a directory that has none.
     if (!existsSync(path.join(dir, DB_FILE))) throw new SyncError('NotJoined', `no sync device in ${dir}: run "offsite sync init" (first device) or "offsite sync join SECRET"`);
+    secureStateDir(dir, STATE_FILES);
     const state = new SyncState(dir, openDb(path.join(dir, DB_FILE)));
     const format = state.readMeta('format');
     if (format === undefined) {
@@ -148,7 +160,7 @@ export class SyncState {
   }
 
   readSecret(): string {
-    return readFileSync(path.join(this.dir, SECRET_FILE), 'utf8').trim();
+    return readPrivateFile(path.join(this.dir, SECRET_FILE)).trim();
   }
 
   get<K extends keyof StateMeta>(key: K): StateMeta[K] {
