@@ -8,7 +8,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { openStorage } from '../storage/index.js';
 import { BucketBackend } from './bucket.js';
-import { calibratedOffset, CLOCK_CORRECTION_THRESHOLD_MS } from './clock.js';
+import { calibratedOffset, registrationOffset } from './clock.js';
 import { compact, recentSnapshotSuffices, type CompactOptions, type CompactResult } from './compaction.js';
 import { deriveKeys, open, seal } from './crypto.js';
 import {
@@ -251,8 +251,8 @@ export class SyncClient {
     const record = { name: ctx.state.get('deviceName'), host: hostname(), platform: process.platform, registeredAt: new Date(ctx.clock()).toISOString() };
     const before = ctx.clock();
     const r = await ctx.backend.registerDevice({ ...deviceRef(ctx), device: seal(ctx.keys, deviceRecordContext(ctx.deviceId), record).toString('base64'), ...(keyCheck === undefined ? {} : { keyCheck }) });
-    const drift = Date.parse(r.serverTime) - before;
-    if (!r.alreadyRegistered && Math.abs(drift) > CLOCK_CORRECTION_THRESHOLD_MS) ctx.state.setMeta({ clockOffsetMs: drift });
+    const offset = registrationOffset(Date.parse(r.serverTime) - before);
+    if (!r.alreadyRegistered && offset !== 0) ctx.state.setMeta({ clockOffsetMs: offset });
   }
 
   /**
@@ -439,6 +439,7 @@ function contextFor(state: SyncState, keys: ReturnType<typeof deriveKeys>, backe
     keys,
     backend,
     deviceId: state.get('deviceId'),
+    lastAttemptTime: 0,
     clock: opts.clock ?? Date.now,
     batching: { ...DEFAULT_BATCHING, ...opts.batching },
     compaction: { ...DEFAULT_COMPACTION, ...opts.compaction },

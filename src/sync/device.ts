@@ -2,6 +2,7 @@
 // small operations several of them need (calibrated time, sealing contexts, publishing the
 // read position, opening snapshots, counting requests).
 import type { RequestStats } from '../storage/index.js';
+import { boundClockOffset } from './clock.js';
 import { type SyncKeys, open, seal, type SealContext } from './crypto.js';
 import { SyncError } from './errors.js';
 import type { SnapshotContent, SyncState } from './state.js';
@@ -34,6 +35,8 @@ export interface DeviceContext {
   keys: SyncKeys;
   backend: SyncBackend;
   deviceId: string;
+  /** The latest batch time this process tried (sent or not): never chosen twice. */
+  lastAttemptTime: number;
   /** The local wall clock (replaceable in tests to simulate a skewed device). */
   clock: () => number;
   batching: BatchingPolicy;
@@ -49,7 +52,7 @@ export interface RequestsUsed {
 
 /** The store's clock as this device estimates it. */
 export function serverNow(ctx: DeviceContext): number {
-  return Math.round(ctx.clock() + ctx.state.get('clockOffsetMs'));
+  return Math.round(ctx.clock() + boundClockOffset(ctx.state.get('clockOffsetMs')));
 }
 
 export function deviceRef(ctx: DeviceContext): { userId: string; deviceId: string } {

@@ -40,7 +40,7 @@ export { generateSecret, parseSecret, formatSecret, SECRET_BYTES } from './secre
 export { deriveKeys, seal, open, peekContext, MisplacedError, ENVELOPE_VERSION, type SyncKeys, type SealContext, type SealedKind, type ExpectedContext } from './crypto.js';
 export { BucketBackend } from './bucket.js';
 export { batchId, parseBatchId } from './bucket-keys.js';
-export { LIST_LOOKBACK_MS, MAX_CLOCK_SKEW_MS, MAX_WRITE_DELAY_MS } from './clock.js';
+export { LIST_LOOKBACK_MS, MAX_CLOCK_SKEW_MS, MAX_WRITE_DELAY_MS, MAX_CLOCK_OFFSET_MS } from './clock.js';
 export {
   SyncClient,
   openSyncBackend,

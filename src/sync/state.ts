@@ -35,7 +35,7 @@ export interface StateMeta {
   lastTime: number;
   /** Added to the local clock to get the store's clock (calibration). */
   clockOffsetMs: number;
-  /** Batches up to this time were timed before the last correction: not evidence of drift any more. */
+  /** Batches up to this time were timed before the last correction, or not by the clock: not evidence of drift. */
   calibratedAfter: number;
   lastPushAt: number | null;
   lastPullAt: number | null;
@@ -281,8 +281,12 @@ export class SyncState {
     return this.db.prepare('SELECT seq, kind, payload FROM outbox ORDER BY seq').all() as OutboxBatch[];
   }
 
-  /** An outbox batch is stored remotely: it leaves the outbox and this device's frontier moves to it. */
-  markSent(seq: number, batchId: string): void {
+  /**
+   * An outbox batch is stored remotely (as `batchId`, at `time`): it leaves the outbox, this
+   * device's frontier moves to it, and its time becomes the last one used (only now, after the
+   * store took it: a time that never reached the store constrains nothing).
+   */
+  markSent(seq: number, batchId: string, time: number, fromClock: boolean): void {
     const me = this.get('deviceId');
     this.write(() => {
       this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(seq);
@@ -290,7 +294,13 @@ export class SyncState {
         .prepare('INSERT INTO frontier (device, seq, position) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, position = excluded.position WHERE excluded.seq > frontier.seq')
         .run(me, seq, batchId);
       this.setMeta({ batchesSinceSnapshot: this.get('batchesSinceSnapshot') + 1 });
+      this.timeUsed(time, fromClock);
     });
+  }
+
+  /** A batch time the store took: the next is later; one not read from the clock does not calibrate it. */
+  timeUsed(time: number, fromClock: boolean): void {
+    this.setMeta({ lastTime: Math.max(this.get('lastTime'), time), ...(fromClock ? {} : { calibratedAfter: Math.max(this.get('calibratedAfter'), time) }) });
   }
 
   /** Per device: the highest seq held with nothing missing below it, and that batch's id. */

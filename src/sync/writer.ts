@@ -36,8 +36,9 @@ export async function flushIfDue(ctx: DeviceContext): Promise<number> {
  */
 async function sendBatch(ctx: DeviceContext, batch: OutboxBatch): Promise<void> {
   for (let attempt = 1; attempt <= REPUBLISH_ATTEMPTS; attempt++) {
-    const time = nextBatchTime(ctx.clock(), ctx.state.get('clockOffsetMs'), ctx.state.get('lastTime'));
-    ctx.state.setMeta({ lastTime: time });
+    // The state keeps the last time the store took; this process never reuses one it tried.
+    const { time, fromClock } = nextBatchTime(ctx.clock(), ctx.state.get('clockOffsetMs'), Math.max(ctx.state.get('lastTime'), ctx.lastAttemptTime));
+    ctx.lastAttemptTime = time;
     const position = { deviceId: ctx.deviceId, seq: batch.seq, time, kind: batch.kind };
     const data = sealJson(ctx.keys, position, batch.payload).toString('base64');
     const wallStart = Date.now();
@@ -48,10 +49,11 @@ async function sendBatch(ctx: DeviceContext, batch: OutboxBatch): Promise<void> 
         : ctx.backend.addDeletionRequest({ ...deviceRef(ctx), batch: { ...position, data } });
     if (attempt === 1) {
       const stored = await submit();
-      ctx.state.markSent(batch.seq, stored.stored[0]!.id);
+      ctx.state.markSent(batch.seq, stored.stored[0]!.id, time, fromClock);
     } else {
       try {
         await submit();
+        ctx.state.timeUsed(time, fromClock);
       } catch {
         return; // the first copy is stored; a failed extra copy changes nothing
       }
