@@ -10,7 +10,7 @@ import { openStorage } from '../storage/index.js';
 import { BucketBackend } from './bucket.js';
 import { calibratedOffset, registrationOffset } from './clock.js';
 import { compact, recentSnapshotSuffices, type CompactOptions, type CompactResult } from './compaction.js';
-import { deriveKeys, open, seal } from './crypto.js';
+import { deriveKeys, legacyUserId, open, seal, userIdFor, type SyncKeys } from './crypto.js';
 import {
   countingRequests,
   requestsBetween,
@@ -28,7 +28,7 @@ import {
   type DeviceContext,
   type RequestsUsed,
 } from './device.js';
-import { readServerToken, removeServerToken, saveServerToken, backendKindOfUrl } from './config.js';
+import { readServerToken, removeServerToken, saveServerToken, backendKindOfUrl, backendName } from './config.js';
 import { SyncError } from './errors.js';
 import { copyAccount, type CopyAccountResult } from './migrate.js';
 import { HttpBackend, SYNC_TOKEN_ENV } from './http-backend.js';
@@ -143,8 +143,9 @@ export class SyncClient {
     return this.ctx.deviceId;
   }
 
+  /** The account's id on the backend in use (derived per backend: crypto.ts userIdFor). */
   get userId(): string {
-    return this.ctx.keys.userId;
+    return this.ctx.userId;
   }
 
   get stateDir(): string {
@@ -181,9 +182,17 @@ export class SyncClient {
     try {
       const { requests } = await countingRequests(client.ctx, async () => {
         const ctx = client.ctx;
-        const boot = await ctx.backend.bootstrap({ ...deviceRef(ctx), keyCheck: true });
+        let boot = await ctx.backend.bootstrap({ ...deviceRef(ctx), keyCheck: true });
         if (boot.keyCheck === null) {
-          throw new SyncError('WrongSecret', `there is no sync account for this secret at ${ctx.state.get('storageUrl')}: check the secret, and that this is the storage URL the first device used`);
+          // An account created before ids were per backend lives under the same id everywhere.
+          const legacy = await ctx.backend.bootstrap({ userId: legacyUserId(ctx.keys), deviceId: ctx.deviceId, keyCheck: true });
+          if (legacy.keyCheck !== null) {
+            boot = legacy;
+            client.useUserId(legacyUserId(ctx.keys));
+          }
+        }
+        if (boot.keyCheck === null) {
+          throw new SyncError('WrongSecret', `there is no sync account for this secret at ${ctx.state.get('storageUrl')}: check the secret, and that this is the storage URL the first device used (for S3, the same bucket and prefix)`);
         }
         open(ctx.keys, KEY_CHECK_CONTEXT, Buffer.from(boot.keyCheck, 'base64'), 'the account key check');
         await client.register();
@@ -210,7 +219,11 @@ export class SyncClient {
     const state = SyncState.open(opts.stateDir);
     try {
       const keys = deriveKeys(parseSecret(state.readSecret()));
-      if (keys.userId !== state.get('userId')) throw new SyncError('WrongSecret', `the secret in ${opts.stateDir} does not belong to the account of its state; join again in a new directory`);
+      // A state keeps the id it recorded: the backend's own, or (accounts from before ids were per backend) the legacy one.
+      const userId = state.get('userId');
+      if (userId !== userIdFor(keys, backendName(state.get('storageUrl'))) && userId !== legacyUserId(keys)) {
+        throw new SyncError('WrongSecret', `the secret in ${opts.stateDir} does not belong to the account of its state; join again in a new directory`);
+      }
       const backend = opts.backend ?? openSyncBackend(opts.storageUrl ?? state.get('storageUrl'), { token: opts.token ?? readServerToken(opts.stateDir), credentials: opts.credentials });
       return new SyncClient(contextFor(state, keys, backend, opts), opts.backend === undefined);
     } catch (e) {
@@ -229,7 +242,7 @@ export class SyncClient {
     const backend = opts.backend ?? openSyncBackend(storageUrl, { token: opts.token, credentials: opts.credentials });
     let state: SyncState;
     try {
-      state = await SyncState.create(opts.stateDir, { userId: keys.userId, deviceId, deviceName: opts.deviceName ?? hostname(), storageUrl }, secret, clock());
+      state = await SyncState.create(opts.stateDir, { userId: userIdFor(keys, backendName(storageUrl)), deviceId, deviceName: opts.deviceName ?? hostname(), storageUrl }, secret, clock());
     } catch (e) {
       if (opts.backend === undefined) await backend.close();
       throw e;
@@ -242,6 +255,12 @@ export class SyncClient {
       throw e;
     }
     return client;
+  }
+
+  /** Switches the account id this device uses on its backend (join of a legacy account, migrate). */
+  private useUserId(userId: string): void {
+    this.ctx.userId = userId;
+    this.ctx.state.setMeta({ userId });
   }
 
   /** Registers the device record; a fresh registration also calibrates the clock against the store's. */
@@ -364,15 +383,16 @@ export class SyncClient {
       const { result: copy, requests: sourceRequests } = await countingRequests(ctx, async () => {
         await flush(ctx);
         await this.pullOnce({ allowCompaction: false });
-        return copyAccount(ctx, target);
+        return copyAccount(ctx, target, userIdFor(ctx.keys, backendName(toUrl)));
       });
-      // From here on the device works on the new backend.
+      // From here on the device works on the new backend, under the account's id there.
       const old = ctx.backend;
       const ownedOld = this.ownsBackend;
       ctx.backend = target;
       this.ownsBackend = opts.backend === undefined;
       switched = true;
       ctx.state.setMeta({ storageUrl: toUrl, cursor: null });
+      this.useUserId(copy.targetUserId);
       await keepServerToken(ctx.state.dir, toUrl, opts.token);
       if (ownedOld) await old.close();
       const published = ctx.state.get('cursorPublishedAt');
@@ -433,11 +453,12 @@ export class SyncClient {
   }
 }
 
-function contextFor(state: SyncState, keys: ReturnType<typeof deriveKeys>, backend: SyncBackend, opts: SyncClientOptions): DeviceContext {
+function contextFor(state: SyncState, keys: SyncKeys, backend: SyncBackend, opts: SyncClientOptions): DeviceContext {
   return {
     state,
     keys,
     backend,
+    userId: state.get('userId'),
     deviceId: state.get('deviceId'),
     lastAttemptTime: 0,
     clock: opts.clock ?? Date.now,

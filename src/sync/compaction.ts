@@ -83,7 +83,7 @@ async function collectableThrough(ctx: DeviceContext, snapshotFrontier: Record<s
   const through: Record<string, number> = { ...snapshotFrontier };
   const staleDevices: string[] = [];
   const now = serverNow(ctx);
-  const { devices } = await ctx.backend.listDevices({ userId: ctx.keys.userId });
+  const { devices } = await ctx.backend.listDevices({ userId: ctx.userId });
   for (const device of devices) {
     if (device.record === null) continue; // a cursor left behind by a removed device
     const lastSeen = Date.parse(device.cursorAt ?? device.registeredAt ?? '');

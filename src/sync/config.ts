@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
 import { writePrivateFile } from '../files/index.js';
+import { parseStorageUrl } from '../storage/index.js';
 import { SyncError } from './errors.js';
 import { SERVER_TOKEN_FILE } from './state-dir.js';
 
@@ -185,6 +186,24 @@ export function backendKindOfUrl(url: string): SyncBackendKind {
 }
 
 /**
+ * The name the account's id on a backend is derived from (crypto.ts userIdFor): it must come out
+ * the same on every device that uses the backend, however each one spells the URL.
+ * - s3: the bucket and key prefix, which are where the data is; not the endpoint or region,
+ *   which devices spell differently (a regional endpoint, a default from the environment), so
+ *   the same bucket name and prefix at two providers give the same id;
+ * - http: only the kind, because devices reach one server under several names (a LAN address,
+ *   a DNS name, a proxy), so two servers of one account show the same id to their operators;
+ * - local: only the kind, because a shared directory is mounted at different paths on different
+ *   machines; a directory is the user's own file system.
+ */
+export function backendName(url: string): string {
+  const kind = backendKindOfUrl(url);
+  if (kind !== 's3') return kind;
+  const location = parseStorageUrl(url);
+  return location.kind === 's3' ? `s3:${location.bucket}/${location.prefix ?? ''}` : kind;
+}
+
+/**
  * The backend a config names, or undefined when it names none (a device that already joined
  * then uses the URL saved in its state). Throws InvalidSyncConfig for an incomplete or
  * contradictory config.
@@ -243,6 +262,7 @@ function urlFromParts(c: SyncConfig): string | undefined {
 function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? path.join(homedir(), p.slice(1)) : p;
 }
+
 
 /**
  * Keeps an HTTP server's token next to the sync secret (0600), so commands run later without

@@ -34,6 +34,8 @@ export interface DeviceContext {
   state: SyncState;
   keys: SyncKeys;
   backend: SyncBackend;
+  /** The account's id on this backend (the state's; changes when the device migrates). */
+  userId: string;
   deviceId: string;
   /** The latest batch time this process tried (sent or not): never chosen twice. */
   lastAttemptTime: number;
@@ -56,7 +58,7 @@ export function serverNow(ctx: DeviceContext): number {
 }
 
 export function deviceRef(ctx: DeviceContext): { userId: string; deviceId: string } {
-  return { userId: ctx.keys.userId, deviceId: ctx.deviceId };
+  return { userId: ctx.userId, deviceId: ctx.deviceId };
 }
 
 export const cursorContext = (deviceId: string): SealContext => ({ kind: 'cursor', deviceId, seq: 0, time: 0 });

@@ -37,7 +37,23 @@ export type {
 } from './types.js';
 export { SyncError, isSyncError, type SyncErrorCode } from './errors.js';
 export { generateSecret, parseSecret, formatSecret, SECRET_BYTES } from './secret.js';
-export { deriveKeys, seal, open, peekContext, MisplacedError, ENVELOPE_VERSION, type SyncKeys, type SealContext, type SealedKind, type ExpectedContext } from './crypto.js';
+export {
+  deriveKeys,
+  userIdFor,
+  legacyUserId,
+  seal,
+  open,
+  peekContext,
+  payloadDigest,
+  paddedEnvelopeSize,
+  SMALL_ENVELOPE_BYTES,
+  MisplacedError,
+  ENVELOPE_VERSION,
+  type SyncKeys,
+  type SealContext,
+  type SealedKind,
+  type ExpectedContext,
+} from './crypto.js';
 export { BucketBackend } from './bucket.js';
 export { batchId, parseBatchId } from './bucket-keys.js';
 export { LIST_LOOKBACK_MS, MAX_CLOCK_SKEW_MS, MAX_WRITE_DELAY_MS, MAX_CLOCK_OFFSET_MS } from './clock.js';
@@ -101,6 +117,7 @@ export {
   mergeSyncConfigs,
   resolveSyncBackend,
   backendKindOfUrl,
+  backendName,
   defaultSyncConfigFile,
   defaultSyncStateDir,
   saveServerToken,

@@ -41,7 +41,7 @@ export interface SyncStatus {
 export async function deviceStatus(ctx: DeviceContext): Promise<SyncStatus> {
   const s = ctx.state;
   const { result: devices, requests } = await countingRequests(ctx, async () => {
-    const listing = await ctx.backend.listDevices({ userId: ctx.keys.userId });
+    const listing = await ctx.backend.listDevices({ userId: ctx.userId });
     const now = serverNow(ctx);
     return listing.devices
       .filter((d) => d.record !== null)
@@ -61,7 +61,7 @@ export async function deviceStatus(ctx: DeviceContext): Promise<SyncStatus> {
   const totals = s.get('requests');
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   return {
-    userId: ctx.keys.userId,
+    userId: ctx.userId,
     deviceId: ctx.deviceId,
     deviceName: s.get('deviceName'),
     storage: s.get('storageUrl'),

@@ -382,7 +382,7 @@ for (const target of TARGETS) {
       const late = 'a0a0a0a0a0a0a0a0';
       const put = async (seq: number, time: number, entries: SyncEntry[]) => {
         const position = { deviceId: late, seq, time, kind: 'entries' as const };
-        await backend.submitEntries({ userId: keys.userId, deviceId: late, batches: [{ ...position, data: seal(keys, position, { entries }).toString('base64') }] });
+        await backend.submitEntries({ userId: a.userId, deviceId: late, batches: [{ ...position, data: seal(keys, position, { entries }).toString('base64') }] });
       };
       await put(1, Date.now() - 600_000, historyEntries('late', 3));
       assert.equal((await b.pull()).entries.length, 0, 'below the cursor: not listed');
@@ -394,7 +394,7 @@ for (const target of TARGETS) {
       // A late batch with no later batch to show a gap: compaction sweeps the whole log first.
       const quiet = 'b0b0b0b0b0b0b0b0';
       const position = { deviceId: quiet, seq: 1, time: Date.now() - 600_000, kind: 'entries' as const };
-      await backend.submitEntries({ userId: keys.userId, deviceId: quiet, batches: [{ ...position, data: seal(keys, position, { entries: historyEntries('quiet', 2) }).toString('base64') }] });
+      await backend.submitEntries({ userId: a.userId, deviceId: quiet, batches: [{ ...position, data: seal(keys, position, { entries: historyEntries('quiet', 2) }).toString('base64') }] });
       assert.equal((await b.pull()).entries.length, 0, 'below the cursor, and nothing after it');
       assert.ok((await b.compact()).compacted, 'compacted');
       assert.ok(ids(b.entries()).includes('quiet-1'), 'the compactor found it');
