@@ -83,6 +83,7 @@ const BY_CODE: Record<string, number> = {
   Replayed: EXIT.corrupted,
   OutOfOrder: EXIT.corrupted,
   MissingBatch: EXIT.corrupted,
+  Forked: EXIT.corrupted,
   UnsafeStateDir: EXIT.usage,
   Conflict: EXIT.precondition,
   NotJoined: EXIT.usage,

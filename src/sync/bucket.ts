@@ -40,6 +40,7 @@ import type {
   DeviceListing,
   DeviceRef,
   GetDeletionRequestsRequest,
+  HeldBatch,
   LeaseName,
   LeaseRequest,
   LeaseResult,
@@ -222,6 +223,7 @@ export class BucketBackend implements SyncBackend {
     const started = performance.now();
     let newestStoredAt = Number.NEGATIVE_INFINITY;
     const wanted: ListedBatch[] = [];
+    const held: HeldBatch[] = [];
     const seen = new Set<string>();
     const ownTimings: QueryResult['ownTimings'] = [];
     for await (const item of this.storage.list({ prefix, ...(startAfter === undefined ? {} : { startAfter }), ...opts })) {
@@ -230,8 +232,13 @@ export class BucketBackend implements SyncBackend {
       const { position } = listed;
       newestStoredAt = Math.max(newestStoredAt, listed.storedAt.getTime());
       if (position.deviceId === req.deviceId) ownTimings.push({ time: position.time, storedAt: listed.storedAt.toISOString() });
-      if (position.seq <= (req.known[position.deviceId] ?? 0) || seen.has(listed.id)) continue;
+      if (seen.has(listed.id)) continue;
       seen.add(listed.id);
+      if (position.seq <= (req.known[position.deviceId] ?? 0)) {
+        // Not fetched: the reader holds this position. Listed, so it can tell a copy it has not seen.
+        held.push({ ...position, id: listed.id, storedAt: listed.storedAt.toISOString(), ...(listed.inline ? { data: listed.inline.toString('base64') } : {}) });
+        continue;
+      }
       wanted.push(listed);
     }
     // The listing began no earlier than `newest - elapsed` on the store's clock. Any batch not
@@ -239,7 +246,7 @@ export class BucketBackend implements SyncBackend {
     const elapsed = performance.now() - started;
     const nextFloor = Number.isFinite(newestStoredAt) ? Math.max(floor, Math.floor(newestStoredAt - elapsed - LIST_LOOKBACK_MS)) : floor;
     const batches = await this.fetchBatches(wanted, opts);
-    return { batches, cursor: formatCursor(nextFloor), ownTimings: ownTimings.slice(-OWN_TIMINGS) };
+    return { batches, held, cursor: formatCursor(nextFloor), ownTimings: ownTimings.slice(-OWN_TIMINGS) };
   }
 
   async getDeletionRequests(req: GetDeletionRequestsRequest, opts: CallOptions = {}): Promise<DeletionRequestsResult> {

@@ -254,6 +254,8 @@ export class SyncClient {
       await client.abandon();
       throw e;
     }
+    // A new device id has no batches anywhere yet.
+    client.ctx.ownLogChecked = true;
     return client;
   }
 
@@ -328,7 +330,8 @@ export class SyncClient {
           const swept = await sweepLog(ctx);
           outcome.added.push(...swept.added);
           outcome.deleted.push(...swept.deleted);
-          outcome.problems = swept.problems; // a view of the whole log replaces the incremental one
+          // A view of the whole log replaces the incremental one (a fork found now stays reported).
+          outcome.problems = [...swept.problems, ...outcome.problems.filter((p) => p.code === 'Forked')];
           compaction = await compact(ctx);
         }
       }
@@ -460,6 +463,7 @@ function contextFor(state: SyncState, keys: SyncKeys, backend: SyncBackend, opts
     backend,
     userId: state.get('userId'),
     deviceId: state.get('deviceId'),
+    ownLogChecked: false,
     lastAttemptTime: 0,
     clock: opts.clock ?? Date.now,
     batching: { ...DEFAULT_BATCHING, ...opts.batching },

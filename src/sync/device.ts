@@ -37,6 +37,12 @@ export interface DeviceContext {
   /** The account's id on this backend (the state's; changes when the device migrates). */
   userId: string;
   deviceId: string;
+  /**
+   * Whether this process has looked for its own device's newest batch in the log (own-log.ts):
+   * done once per process, before its first send, so a state restored from a backup continues
+   * after the batches it no longer remembers instead of sending new ones under their numbers.
+   */
+  ownLogChecked: boolean;
   /** The latest batch time this process tried (sent or not): never chosen twice. */
   lastAttemptTime: number;
   /** The local wall clock (replaceable in tests to simulate a skewed device). */

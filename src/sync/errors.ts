@@ -16,6 +16,11 @@ export type SyncErrorCode =
   | 'OutOfOrder'
   /** A device's log skips a sequence number that never arrived. */
   | 'MissingBatch'
+  /**
+   * Two different authentic batches carry one (device, seq): two copies of one device's state
+   * directory wrote (restored from a backup while the original ran on, or copied).
+   */
+  | 'Forked'
   /** The state directory, or a file in it, belongs to another user or is a symbolic link. */
   | 'UnsafeStateDir'
   /** A write-once object already holds something else (a reused sequence number, a taken snapshot generation). */

@@ -8,6 +8,7 @@ export type {
   BatchPosition,
   SealedBatch,
   StoredBatch,
+  HeldBatch,
   UserRef,
   DeviceRef,
   RegisterDeviceRequest,

@@ -10,9 +10,10 @@ import Database from 'better-sqlite3';
 import { chmodSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { mkdirPrivate, writePrivateFile } from '../files/index.js';
+import { payloadDigest } from './crypto.js';
 import { SyncError } from './errors.js';
 import { readPrivateFile, secureStateDir, SERVER_TOKEN_FILE } from './state-dir.js';
-import type { BatchKind, SyncEntry } from './types.js';
+import type { BatchKind, BatchPosition, SyncEntry } from './types.js';
 
 export const STATE_FORMAT = 1;
 const DB_FILE = 'sync.db';
@@ -78,6 +79,12 @@ export interface SnapshotContent {
 export interface ApplyResult {
   added: SyncEntry[];
   deleted: string[];
+}
+
+/** An opened batch's content. */
+export interface BatchPayload {
+  entries?: SyncEntry[];
+  deletions?: string[];
 }
 
 export class SyncState {
@@ -283,24 +290,98 @@ export class SyncState {
 
   /**
    * An outbox batch is stored remotely (as `batchId`, at `time`): it leaves the outbox, this
-   * device's frontier moves to it, and its time becomes the last one used (only now, after the
-   * store took it: a time that never reached the store constrains nothing).
+   * device's frontier moves to it, its time becomes the last one used (only now, after the store
+   * took it: a time that never reached the store constrains nothing), and the copy is recorded.
    */
-  markSent(seq: number, batchId: string, time: number, fromClock: boolean): void {
+  markSent(seq: number, batchId: string, time: number, digest: Buffer, fromClock: boolean): void {
     const me = this.get('deviceId');
     this.write(() => {
       this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(seq);
       this.db
         .prepare('INSERT INTO frontier (device, seq, position) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, position = excluded.position WHERE excluded.seq > frontier.seq')
         .run(me, seq, batchId);
+      this.recordCopy({ id: batchId, deviceId: me, seq, time }, digest);
       this.setMeta({ batchesSinceSnapshot: this.get('batchesSinceSnapshot') + 1 });
       this.timeUsed(time, fromClock);
     });
   }
 
+  /** Another copy of a sent batch is stored (republished under a fresh time). */
+  markCopySent(copy: { id: string; deviceId: string; seq: number; time: number }, digest: Buffer, fromClock: boolean): void {
+    this.write(() => {
+      this.recordCopy(copy, digest);
+      this.timeUsed(copy.time, fromClock);
+    });
+  }
+
   /** A batch time the store took: the next is later; one not read from the clock does not calibrate it. */
-  timeUsed(time: number, fromClock: boolean): void {
+  private timeUsed(time: number, fromClock: boolean): void {
     this.setMeta({ lastTime: Math.max(this.get('lastTime'), time), ...(fromClock ? {} : { calibratedAfter: Math.max(this.get('calibratedAfter'), time) }) });
+  }
+
+  /**
+   * Remembers a stored copy of a batch by its id, with the digest of its payload (null: it was
+   * refused). Copies seen again are not opened again, and a second copy of a (device, seq) is
+   * compared with the first by digest.
+   */
+  recordCopy(copy: { id: string; deviceId: string; seq: number; time: number }, digest: Buffer | null): void {
+    this.db.prepare('INSERT OR IGNORE INTO batch_copies (id, device, seq, time, digest) VALUES (?, ?, ?, ?, ?)').run(copy.id, copy.deviceId, copy.seq, copy.time, digest);
+  }
+
+  knowsCopy(id: string): boolean {
+    return this.db.prepare('SELECT 1 FROM batch_copies WHERE id = ?').get(id) !== undefined;
+  }
+
+  /** The payload digests of the authentic copies of (device, seq) seen here. */
+  digestsAt(deviceId: string, seq: number): Buffer[] {
+    const rows = this.db.prepare('SELECT digest FROM batch_copies WHERE device = ? AND seq = ? AND digest IS NOT NULL').all(deviceId, seq) as { digest: Buffer }[];
+    return rows.map((r) => r.digest);
+  }
+
+  /** Forgets copies of batches timed before `time` (the retention): a copy that old is not expected again. */
+  pruneCopies(time: number): void {
+    this.db.prepare('DELETE FROM batch_copies WHERE time < ?').run(time);
+  }
+
+  /** Records a fork of a device's log at `seq`; false if it was known already. */
+  recordFork(deviceId: string, seq: number, now: number): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO forks (device, seq, detected_at) VALUES (?, ?, ?)').run(deviceId, seq, now).changes > 0;
+  }
+
+  forks(): { deviceId: string; seq: number; detectedAt: number }[] {
+    return this.db.prepare('SELECT device AS deviceId, seq, detected_at AS detectedAt FROM forks ORDER BY device, seq').all() as { deviceId: string; seq: number; detectedAt: number }[];
+  }
+
+  /**
+   * This device's log is known to reach `seq` (found in the store, or read by other devices): its
+   * next batches are numbered after it. Outbox batches numbered at or below it that are not
+   * stored already (no copy with the same payload there) are numbered again after it, with
+   * their entries and deletions: otherwise one number would carry two different batches (a
+   * fork). Returns how many were renumbered.
+   */
+  continueAfterOwnSeq(seq: number): number {
+    const me = this.get('deviceId');
+    return this.write(() => {
+      let next = Math.max(this.get('nextSeq'), seq + 1);
+      let renumbered = 0;
+      const relabelEntry = this.db.prepare('UPDATE entries SET seq = ? WHERE id = ? AND device = ? AND seq = ?');
+      const relabelTombstone = this.db.prepare('UPDATE tombstones SET seq = ? WHERE id = ? AND device = ? AND seq = ?');
+      for (const b of this.db.prepare('SELECT seq, kind, payload FROM outbox WHERE seq <= ? ORDER BY seq').all(seq) as OutboxBatch[]) {
+        const digest = payloadDigest(b.payload);
+        if (this.digestsAt(me, b.seq).some((d) => d.equals(digest))) {
+          this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(b.seq); // stored already: sent
+          continue;
+        }
+        const p = JSON.parse(b.payload) as { entries?: { id: string }[]; deletions?: string[] };
+        for (const e of p.entries ?? []) relabelEntry.run(next, e.id, me, b.seq);
+        for (const id of p.deletions ?? []) relabelTombstone.run(next, id, me, b.seq);
+        this.db.prepare('UPDATE outbox SET seq = ? WHERE seq = ?').run(next, b.seq);
+        next++;
+        renumbered++;
+      }
+      this.setMeta({ nextSeq: next });
+      return renumbered;
+    }, true);
   }
 
   /** Per device: the highest seq held with nothing missing below it, and that batch's id. */
@@ -318,30 +399,50 @@ export class SyncState {
    * another process applied it first, or it is not next). Entries whose id was deleted, or is
    * already present, are not added.
    */
-  applyBatch(position: { deviceId: string; seq: number; kind: BatchKind }, batchId: string, payload: { entries?: SyncEntry[]; deletions?: string[] }): ApplyResult | undefined {
+  applyBatch(position: BatchPosition, batchId: string, payload: BatchPayload, digest: Buffer): ApplyResult | undefined {
     return this.write((): ApplyResult | undefined => {
       const current = (this.db.prepare('SELECT seq FROM frontier WHERE device = ?').get(position.deviceId) as { seq: number } | undefined)?.seq ?? 0;
       if (position.seq !== current + 1) return undefined;
-      const result: ApplyResult = { added: [], deleted: [] };
-      if (position.kind === 'entries') {
-        const tombstoned = this.db.prepare('SELECT 1 FROM tombstones WHERE id = ?');
-        const insert = this.db.prepare('INSERT OR IGNORE INTO entries (id, body, device, seq, added_at) VALUES (?, ?, ?, ?, ?)');
-        for (const entry of payload.entries ?? []) {
-          if (tombstoned.get(entry.id)) continue;
-          if (insert.run(entry.id, JSON.stringify(entry), position.deviceId, position.seq, Date.now()).changes > 0) result.added.push(entry);
-        }
-      } else {
-        const remove = this.db.prepare('DELETE FROM entries WHERE id = ?');
-        const tomb = this.db.prepare('INSERT OR IGNORE INTO tombstones (id, device, seq, deleted_at) VALUES (?, ?, ?, ?)');
-        for (const id of payload.deletions ?? []) {
-          if (remove.run(id).changes > 0) result.deleted.push(id);
-          tomb.run(id, position.deviceId, position.seq, Date.now());
-        }
-      }
+      const result = this.applyPayload(position, payload);
       this.db.prepare('INSERT INTO frontier (device, seq, position) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, position = excluded.position').run(position.deviceId, position.seq, batchId);
+      this.recordCopy({ id: batchId, ...position }, digest);
       this.setMeta({ batchesSinceSnapshot: this.get('batchesSinceSnapshot') + 1 });
       return result;
     });
+  }
+
+  /**
+   * Imports another authentic batch found at a position already held (a fork's other branch):
+   * its entries and deletions, as for any batch (entries are a set and deletions win, so the
+   * order does not matter and nothing is lost), without moving the frontier.
+   */
+  importCopy(position: BatchPosition, batchId: string, payload: BatchPayload, digest: Buffer): ApplyResult {
+    return this.write(() => {
+      const result = this.applyPayload(position, payload);
+      this.recordCopy({ id: batchId, ...position }, digest);
+      return result;
+    });
+  }
+
+  /** Entries whose id was deleted, or is already present, are not added. */
+  private applyPayload(position: BatchPosition, payload: BatchPayload): ApplyResult {
+    const result: ApplyResult = { added: [], deleted: [] };
+    if (position.kind === 'entries') {
+      const tombstoned = this.db.prepare('SELECT 1 FROM tombstones WHERE id = ?');
+      const insert = this.db.prepare('INSERT OR IGNORE INTO entries (id, body, device, seq, added_at) VALUES (?, ?, ?, ?, ?)');
+      for (const entry of payload.entries ?? []) {
+        if (tombstoned.get(entry.id)) continue;
+        if (insert.run(entry.id, JSON.stringify(entry), position.deviceId, position.seq, Date.now()).changes > 0) result.added.push(entry);
+      }
+    } else {
+      const remove = this.db.prepare('DELETE FROM entries WHERE id = ?');
+      const tomb = this.db.prepare('INSERT OR IGNORE INTO tombstones (id, device, seq, deleted_at) VALUES (?, ?, ?, ?)');
+      for (const id of payload.deletions ?? []) {
+        if (remove.run(id).changes > 0) result.deleted.push(id);
+        tomb.run(id, position.deviceId, position.seq, Date.now());
+      }
+    }
+    return result;
   }
 
   /**
@@ -468,6 +569,11 @@ function openDb(file: string): Database.Database {
       CREATE TABLE IF NOT EXISTS frontier (device TEXT PRIMARY KEY, seq INTEGER NOT NULL, position TEXT);
       CREATE TABLE IF NOT EXISTS stuck (device TEXT PRIMARY KEY, expected INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, since INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS entries_pending ON entries (seq) WHERE seq IS NULL;
+      -- Copies of batches applied, sent or examined here, by id (time: when the batch was sealed; digest: of its payload, NULL if refused).
+      CREATE TABLE IF NOT EXISTS batch_copies (id TEXT PRIMARY KEY, device TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL, digest BLOB);
+      CREATE INDEX IF NOT EXISTS batch_copies_position ON batch_copies (device, seq);
+      CREATE INDEX IF NOT EXISTS batch_copies_time ON batch_copies (time);
+      CREATE TABLE IF NOT EXISTS forks (device TEXT NOT NULL, seq INTEGER NOT NULL, detected_at INTEGER NOT NULL, PRIMARY KEY (device, seq));
     `);
   } catch (e) {
     db.close();

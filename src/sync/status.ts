@@ -2,6 +2,7 @@
 // records and cursors), pending work, problems, and the requests used.
 import { open } from './crypto.js';
 import { countingRequests, deviceRecordContext, openCursor, serverNow, type DeviceContext, type RequestsUsed } from './device.js';
+import { forkProblem } from './reader.js';
 import type { SyncBackend } from './types.js';
 
 export interface DeviceStatus {
@@ -74,11 +75,21 @@ export async function deviceStatus(ctx: DeviceContext): Promise<SyncStatus> {
     lastPullAt: iso(s.get('lastPullAt')),
     snapshotGeneration: s.get('snapshotGeneration'),
     clockOffsetMs: s.get('clockOffsetMs'),
-    problems: s.stuck().map(({ deviceId, expected, code, message }) => ({ deviceId, expected, code, message })),
+    problems: statusProblems(ctx, devices),
     devices,
     requestsUsed: { total: Object.values(totals).reduce((a, b) => a + b, 0), byOperation: totals },
     requests,
   };
+}
+
+/** The devices this one is stuck on, and forks of devices still registered. */
+function statusProblems(ctx: DeviceContext, devices: DeviceStatus[]): SyncStatus['problems'] {
+  const registered = new Set(devices.map((d) => d.deviceId));
+  const out: SyncStatus['problems'] = ctx.state.stuck().map(({ deviceId, expected, code, message }) => ({ deviceId, expected, code, message }));
+  for (const f of ctx.state.forks()) {
+    if (registered.has(f.deviceId)) out.push({ deviceId: f.deviceId, expected: f.seq, code: 'Forked', message: forkProblem(f.deviceId, f.seq).message });
+  }
+  return out;
 }
 
 function readDeviceRecord(ctx: DeviceContext, deviceId: string, data: string): { name?: string; host?: string } | undefined {

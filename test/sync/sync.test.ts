@@ -237,14 +237,17 @@ for (const target of TARGETS) {
         r = await b.pull();
         assert.deepEqual(r.problems.map((p) => [p.code, p.seq]), [['Replayed', 4]], 'a replay');
         assert.equal(r.entries.length, 0, 'nothing imported');
-        // Batch 1 replayed onto a position b already holds: never even opened, nothing changes.
+        // Batch 1 replayed onto a position b already holds (a fresh time): opened as a copy b has
+        // not seen, refused as a replay, and nothing changes.
         await placeBatch(storage, a.userId, batchId({ deviceId: a.deviceId, seq: 1, time: Date.now() + 5, kind: 'entries' }), original.get(1)!, form);
         // The real batch 4 arrives beside the replayed copy and is the one applied.
         await a.push(entries(5, 15));
         r = await b.pull();
-        assert.deepEqual(r.problems.map((p) => p.code), ['Replayed'], 'the replayed copy is refused once more');
+        assert.deepEqual(r.problems.map((p) => [p.code, p.seq]).sort(), [['Replayed', 1], ['Replayed', 4]], 'both replayed copies are refused');
         assert.deepEqual(ids(r.entries), ids(entries(5, 15)), 'the real batch 4 is imported');
         assert.deepEqual(ids(b.entries()), ids(entries(20)), 'everything, once');
+        r = await b.pull();
+        assert.deepEqual(r.problems, [], 'a refused copy at a held position is reported once');
         await Promise.all([a.close(), b.close(), storage.close()]);
       });
     }
