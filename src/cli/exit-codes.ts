@@ -84,6 +84,7 @@ const BY_CODE: Record<string, number> = {
   OutOfOrder: EXIT.corrupted,
   MissingBatch: EXIT.corrupted,
   Forked: EXIT.corrupted,
+  Withheld: EXIT.corrupted,
   UnsafeStateDir: EXIT.usage,
   Conflict: EXIT.precondition,
   NotJoined: EXIT.usage,

@@ -17,6 +17,7 @@ import {
   DEFAULT_BATCHING,
   DEFAULT_COMPACTION,
   DEFAULT_CURSOR_PUBLISH_INTERVAL_MS,
+  DEFAULT_FRESHNESS_CHECK_INTERVAL_MS,
   deviceRecordContext,
   deviceRef,
   KEY_CHECK_CONTEXT,
@@ -30,6 +31,7 @@ import {
 } from './device.js';
 import { readServerToken, removeServerToken, saveServerToken, backendKindOfUrl, backendName } from './config.js';
 import { SyncError } from './errors.js';
+import { checkFreshness, pendingWithheld } from './freshness.js';
 import { copyAccount, type CopyAccountResult } from './migrate.js';
 import { HttpBackend, SYNC_TOKEN_ENV } from './http-backend.js';
 import { mergeSnapshotCovering, readNewBatches, sweepLog, type SyncProblem } from './reader.js';
@@ -63,6 +65,12 @@ export interface SyncClientOptions {
   compaction?: Partial<CompactionPolicy>;
   /** How often this device publishes its read position for garbage collection. Default 1 h. */
   cursorPublishIntervalMs?: number;
+  /**
+   * How often a pull checks the other devices' published read positions for batches or a
+   * snapshot the store withholds (2 LISTs and 2 GETs per device). Default 24 h; join and status
+   * always check.
+   */
+  freshnessCheckIntervalMs?: number;
   /** The local wall clock in ms (tests simulate a skewed device). */
   clock?: () => number;
 }
@@ -175,12 +183,12 @@ export class SyncClient {
    * Adds this device to the account of `secret`: checks the secret against the account's key
    * check, registers, then starts from the newest snapshot and reads the log after it.
    */
-  static async join(secretText: string, opts: SyncClientOptions): Promise<{ client: SyncClient; entries: number; seconds: number; requests: RequestsUsed }> {
+  static async join(secretText: string, opts: SyncClientOptions): Promise<{ client: SyncClient; entries: number; seconds: number; problems: SyncProblem[]; requests: RequestsUsed }> {
     const started = performance.now();
     const secret = formatSecret(parseSecret(secretText)); // InvalidSecret before any request
     const client = await SyncClient.create(opts, secret);
     try {
-      const { requests } = await countingRequests(client.ctx, async () => {
+      const { result: problems, requests } = await countingRequests(client.ctx, async () => {
         const ctx = client.ctx;
         let boot = await ctx.backend.bootstrap({ ...deviceRef(ctx), keyCheck: true });
         if (boot.keyCheck === null) {
@@ -203,11 +211,14 @@ export class SyncClient {
           const known = ctx.state.known();
           ctx.state.setStuck((content.stuck ?? []).filter((s) => (known[s.deviceId] ?? 0) < s.expected).map((s) => ({ ...s, code: 'MissingBatch', message: 'inherited from the snapshot', since: ctx.clock() })));
         }
-        await client.pullOnce({ allowCompaction: false });
+        const pulled = await client.pullOnce({ allowCompaction: false });
         // Announce the read position at once: a device without one holds back all collection.
         if (ctx.state.get('cursorPublishedAt') === null) await publishCursor(ctx);
+        // Is the snapshot this device started from the newest, and the log complete, by what the other devices published?
+        const fresh = await checkFreshness(ctx, { resolve: true, latestGeneration: boot.latestGeneration });
+        return [...pulled.problems, ...fresh.problems];
       });
-      return { client, entries: client.ctx.state.entryCount(), seconds: (performance.now() - started) / 1000, requests };
+      return { client, entries: client.ctx.state.entryCount(), seconds: (performance.now() - started) / 1000, problems, requests };
     } catch (e) {
       await client.abandon();
       throw e;
@@ -254,8 +265,9 @@ export class SyncClient {
       await client.abandon();
       throw e;
     }
-    // A new device id has no batches anywhere yet.
+    // A new device id has no batches anywhere yet, and nothing published about others is due for a check.
     client.ctx.ownLogChecked = true;
+    state.setMeta({ freshnessCheckedAt: serverNow(client.ctx) });
     return client;
   }
 
@@ -315,6 +327,15 @@ export class SyncClient {
         outcome.deleted.unshift(...caughtUp.deleted);
       }
       this.calibrate(outcome.ownTimings);
+      const checkedAt = ctx.state.get('freshnessCheckedAt');
+      if (checkedAt === null || serverNow(ctx) - checkedAt >= ctx.freshnessCheckIntervalMs) {
+        const fresh = await checkFreshness(ctx, { resolve: true });
+        outcome.added.push(...fresh.added);
+        outcome.deleted.push(...fresh.deleted);
+        outcome.problems.push(...fresh.problems);
+      } else {
+        outcome.problems.push(...pendingWithheld(ctx));
+      }
       const now = ctx.clock();
       ctx.state.setMeta({ lastPullAt: now });
       const lastPublished = ctx.state.get('cursorPublishedAt');
@@ -330,8 +351,8 @@ export class SyncClient {
           const swept = await sweepLog(ctx);
           outcome.added.push(...swept.added);
           outcome.deleted.push(...swept.deleted);
-          // A view of the whole log replaces the incremental one (a fork found now stays reported).
-          outcome.problems = [...swept.problems, ...outcome.problems.filter((p) => p.code === 'Forked')];
+          // A view of the whole log replaces the incremental one (what is withheld stays reported).
+          outcome.problems = [...swept.problems, ...outcome.problems.filter((p) => p.code === 'Withheld' || p.code === 'Forked')];
           compaction = await compact(ctx);
         }
       }
@@ -465,6 +486,7 @@ function contextFor(state: SyncState, keys: SyncKeys, backend: SyncBackend, opts
     deviceId: state.get('deviceId'),
     ownLogChecked: false,
     lastAttemptTime: 0,
+    freshnessCheckIntervalMs: opts.freshnessCheckIntervalMs ?? DEFAULT_FRESHNESS_CHECK_INTERVAL_MS,
     clock: opts.clock ?? Date.now,
     batching: { ...DEFAULT_BATCHING, ...opts.batching },
     compaction: { ...DEFAULT_COMPACTION, ...opts.compaction },

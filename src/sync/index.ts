@@ -68,7 +68,7 @@ export {
   type DeleteResult,
 } from './client.js';
 export type { SyncStatus, DeviceStatus } from './status.js';
-export { DEFAULT_BATCHING, DEFAULT_COMPACTION, type BatchingPolicy, type CompactionPolicy, type RequestsUsed } from './device.js';
+export { DEFAULT_BATCHING, DEFAULT_COMPACTION, DEFAULT_FRESHNESS_CHECK_INTERVAL_MS, type BatchingPolicy, type CompactionPolicy, type RequestsUsed } from './device.js';
 export type { CompactOptions, CompactResult } from './compaction.js';
 export type { SyncProblem, SyncProblemCode } from './reader.js';
 export { HttpBackend, SYNC_TOKEN_ENV, type HttpBackendOptions } from './http-backend.js';

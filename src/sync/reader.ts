@@ -12,16 +12,16 @@
 import { compareKeys } from '../storage/index.js';
 import { batchId } from './bucket-keys.js';
 import { MisplacedError, open } from './crypto.js';
-import { deviceRef, isEntry, openSnapshot, type DeviceContext } from './device.js';
+import { deviceRef, isEntry, openSnapshot, serverNow, type DeviceContext } from './device.js';
 import { isSyncError } from './errors.js';
 import type { ApplyResult, BatchPayload, StuckDevice } from './state.js';
 import type { HeldBatch, QueryResult, StoredBatch, SyncEntry } from './types.js';
 
-export type SyncProblemCode = 'Tampered' | 'Replayed' | 'OutOfOrder' | 'MissingBatch' | 'UnsupportedSyncFormat' | 'Forked';
+export type SyncProblemCode = 'Tampered' | 'Replayed' | 'OutOfOrder' | 'MissingBatch' | 'UnsupportedSyncFormat' | 'Forked' | 'Withheld';
 
 /**
  * Something wrong with what the backend returned. Nothing a refused batch holds is imported;
- * for a fork both batches are (they are authentic).
+ * for a fork both batches are (they are authentic), and Withheld is about what did not arrive.
  */
 export interface SyncProblem {
   code: SyncProblemCode;
@@ -47,6 +47,8 @@ export interface ReadOutcome {
  */
 export async function readNewBatches(ctx: DeviceContext): Promise<ReadOutcome & { ownTimings: QueryResult['ownTimings'] }> {
   const known = ctx.state.known();
+  // What the freshness check compares the other devices' claims with: this listing's start.
+  ctx.state.setMeta({ lastPullStartedAt: serverNow(ctx) });
   const main = await ctx.backend.queryEntries({ ...deviceRef(ctx), cursor: ctx.state.get('cursor'), known });
   const stuckBefore = new Set(ctx.state.stuck().map((s) => s.deviceId));
   const listed = [...main.batches, ...(await unseenHeldCopies(ctx, main.held, known))];

@@ -49,6 +49,31 @@ export interface StateMeta {
   batchesSinceSnapshot: number;
   /** Storage requests made by this device, by operation, across runs. */
   requests: Record<string, number>;
+  /** When the last pull began listing, on the store's clock (what the freshness check compares claims with). */
+  lastPullStartedAt: number | null;
+  /** When the published read positions of the other devices were last checked (freshness.ts). */
+  freshnessCheckedAt: number | null;
+  /** What that check found withheld: reported by every pull until this device holds it. */
+  withheld: WithheldRecord[];
+}
+
+/** Keys added after the first state format: a state written before them reads these. */
+const META_DEFAULTS: Partial<StateMeta> = { lastPullStartedAt: null, freshnessCheckedAt: null, withheld: [] };
+
+export interface WithheldRecord {
+  deviceId: string;
+  /** This device holds less than `expected` of that device's log (0: not about a log position). */
+  expected: number;
+  message: string;
+  since: number;
+}
+
+/** The newest read position of a device that this device has seen (sealed, so authentic). */
+export interface Claim {
+  deviceId: string;
+  publishedAt: number;
+  frontier: Record<string, number>;
+  snapshotGeneration: number;
 }
 
 export interface StuckDevice {
@@ -119,6 +144,9 @@ export class SyncState {
       snapshotChecked: 0,
       batchesSinceSnapshot: 0,
       requests: {},
+      lastPullStartedAt: null,
+      freshnessCheckedAt: null,
+      withheld: [],
     };
     try {
       // The secret first, 0600 from its creation, through a new temp file (O_EXCL, O_NOFOLLOW)
@@ -171,7 +199,8 @@ export class SyncState {
   }
 
   get<K extends keyof StateMeta>(key: K): StateMeta[K] {
-    const value = this.readMeta(key);
+    const stored = this.readMeta(key);
+    const value = stored === undefined ? (META_DEFAULTS[key] as StateMeta[K] | undefined) : stored;
     if (value === undefined) throw new SyncError('NotJoined', `sync state in ${this.dir} is incomplete (no ${key}); join again in a new directory`);
     return value;
   }
@@ -350,6 +379,22 @@ export class SyncState {
 
   forks(): { deviceId: string; seq: number; detectedAt: number }[] {
     return this.db.prepare('SELECT device AS deviceId, seq, detected_at AS detectedAt FROM forks ORDER BY device, seq').all() as { deviceId: string; seq: number; detectedAt: number }[];
+  }
+
+  claim(deviceId: string): Claim | undefined {
+    const row = this.db.prepare('SELECT published_at AS publishedAt, frontier, generation FROM claims WHERE device = ?').get(deviceId) as { publishedAt: number; frontier: string; generation: number } | undefined;
+    return row && { deviceId, publishedAt: row.publishedAt, frontier: JSON.parse(row.frontier) as Record<string, number>, snapshotGeneration: row.generation };
+  }
+
+  claims(): Claim[] {
+    const rows = this.db.prepare('SELECT device, published_at AS publishedAt, frontier, generation FROM claims ORDER BY device').all() as { device: string; publishedAt: number; frontier: string; generation: number }[];
+    return rows.map((r) => ({ deviceId: r.device, publishedAt: r.publishedAt, frontier: JSON.parse(r.frontier) as Record<string, number>, snapshotGeneration: r.generation }));
+  }
+
+  setClaim(c: Claim): void {
+    this.db
+      .prepare('INSERT INTO claims (device, published_at, frontier, generation) VALUES (?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET published_at = excluded.published_at, frontier = excluded.frontier, generation = excluded.generation')
+      .run(c.deviceId, c.publishedAt, JSON.stringify(c.frontier), c.snapshotGeneration);
   }
 
   /**
@@ -574,6 +619,8 @@ function openDb(file: string): Database.Database {
       CREATE INDEX IF NOT EXISTS batch_copies_position ON batch_copies (device, seq);
       CREATE INDEX IF NOT EXISTS batch_copies_time ON batch_copies (time);
       CREATE TABLE IF NOT EXISTS forks (device TEXT NOT NULL, seq INTEGER NOT NULL, detected_at INTEGER NOT NULL, PRIMARY KEY (device, seq));
+      -- The newest sealed read position seen of each device (freshness.ts): a store cannot lower it later.
+      CREATE TABLE IF NOT EXISTS claims (device TEXT PRIMARY KEY, published_at INTEGER NOT NULL, frontier TEXT NOT NULL, generation INTEGER NOT NULL);
     `);
   } catch (e) {
     db.close();
