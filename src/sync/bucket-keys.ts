@@ -23,6 +23,7 @@
 // both, and every key starting with "{batchId}" (the id itself, or "{batchId}/i/...") sorts after
 // every key of a smaller id and before every key of a larger one. Listing after "log/{time13}"
 // therefore still starts at that millisecond, whatever the form.
+import { SMALL_ENVELOPE_BYTES } from './crypto.js';
 import { SyncError } from './errors.js';
 import type { BatchKind, BatchPosition } from './types.js';
 
@@ -35,10 +36,13 @@ const BATCH_ID_PATTERN = /^(\d{13})-([0-9a-z]{8,64})-(\d{10})-([ed])$/;
 
 /**
  * The largest sealed batch carried in its key: 480 bytes = 640 base64url characters in 4
- * segments. The longest key is then 150 (a storage prefix) + 75 ("users/{userId64}/log/") + 91
- * (a batch id with a 64-character device id) + 3 ("/i/") + 643 = 962 bytes, under S3's 1,024.
+ * segments (every envelope up to that size is padded to exactly it: crypto.ts). The longest key
+ * Offsite writes is 75 ("users/{userId}/log/" with 32-character ids: 43) + 91 (a batch id with a
+ * 64-character device id; Offsite's are 32: 59) + 3 ("/i/") + 643 = 812 bytes (748 with
+ * Offsite's ids) plus the storage prefix: under S3's 1,024 for prefixes up to 212 bytes (276).
+ * A batch whose key would pass the limit is stored as a body instead (batchLogName's budget).
  */
-export const INLINE_MAX_BYTES = 480;
+export const INLINE_MAX_BYTES = SMALL_ENVELOPE_BYTES;
 /** Characters per key segment of inline data (a path component on the local adapter: <= 255 bytes). */
 export const INLINE_CHUNK_CHARS = 200;
 const INLINE_MARK = 'i';
@@ -81,15 +85,18 @@ export function parseBatchId(id: string): BatchPosition | undefined {
 
 /**
  * A batch's name below log/: its id alone (the sealed bytes are the body), or for a batch of at
- * most INLINE_MAX_BYTES, "{id}/i/" and the base64url of the bytes in segments (empty body).
+ * most INLINE_MAX_BYTES, "{id}/i/" and the base64url of the bytes in segments (empty body),
+ * unless that name would be longer than `maxNameBytes` (what the key's limit leaves after the
+ * storage prefix and "users/{userId}/log/"): then the body form.
  */
-export function batchLogName(p: BatchPosition, sealed: Uint8Array): string {
+export function batchLogName(p: BatchPosition, sealed: Uint8Array, maxNameBytes = Number.POSITIVE_INFINITY): string {
   const id = batchId(p);
   if (sealed.length === 0 || sealed.length > INLINE_MAX_BYTES) return id;
   const text = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength).toString('base64url');
   const chunks: string[] = [];
   for (let i = 0; i < text.length; i += INLINE_CHUNK_CHARS) chunks.push(text.slice(i, i + INLINE_CHUNK_CHARS));
-  return `${id}/${INLINE_MARK}/${chunks.join('/')}`;
+  const name = `${id}/${INLINE_MARK}/${chunks.join('/')}`;
+  return name.length > maxNameBytes ? id : name; // ASCII: characters are bytes
 }
 
 export interface LogName {

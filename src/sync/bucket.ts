@@ -41,6 +41,7 @@ import type {
   DeviceListing,
   DeviceRef,
   GetDeletionRequestsRequest,
+  HeldBatch,
   LeaseName,
   LeaseRequest,
   LeaseResult,
@@ -70,6 +71,18 @@ const OWN_TIMINGS = 8;
 /** The leases there are (a lease name becomes part of a key). */
 const LEASE_NAMES: ReadonlySet<string> = new Set<LeaseName>(['compaction']);
 const EMPTY = Buffer.alloc(0);
+/** S3's limit on a key, in bytes, storage prefix included. */
+const MAX_KEY_BYTES = 1024;
+
+/**
+ * The bytes the storage puts before every key (an S3 URL's prefix): they count against S3's
+ * limit, which the storage layer checks without them. The Storage interface does not expose it;
+ * the S3 adapter has it as `prefix`, the local adapter has none.
+ */
+function storagePrefixBytes(storage: Storage): number {
+  const prefix = (storage as { prefix?: unknown }).prefix;
+  return typeof prefix === 'string' ? Buffer.byteLength(prefix) : 0;
+}
 
 /** A batch found by a listing: carried in its key (`inline`), or to be fetched from `key`. */
 interface ListedBatch {
@@ -88,8 +101,12 @@ interface LeaseBody {
 
 export class BucketBackend implements SyncBackend {
   readonly type = 'bucket' as const;
+  /** The key bytes left after the storage prefix. */
+  private readonly keyBudget: number;
 
-  constructor(private readonly storage: Storage) {}
+  constructor(private readonly storage: Storage) {
+    this.keyBudget = MAX_KEY_BYTES - storagePrefixBytes(storage);
+  }
 
   async ping(opts: CallOptions = {}): Promise<PingResult> {
     // A HEAD of a key that never exists: one cheap request that proves credentials and bucket.
@@ -158,7 +175,8 @@ export class BucketBackend implements SyncBackend {
     if (batch.deviceId !== req.deviceId) throw new SyncError('InvalidEntry', `device ${req.deviceId} cannot write into the log of device ${batch.deviceId}`);
     const id = batchId(batch);
     const body = decode(batch.data);
-    const name = batchLogName(batch, body);
+    // A long storage prefix leaves no room for the bytes in the key: the body form then.
+    const name = batchLogName(batch, body, this.keyBudget - Buffer.byteLength(logPrefix(req.userId)));
     const key = `${logPrefix(req.userId)}${name}`;
     const conflict = (cause: unknown) =>
       new SyncError('Conflict', `batch ${batch.seq} of device ${batch.deviceId} already exists with other contents: two processes are writing as one device (never copy a sync state directory; join each device)`, { key, cause });
@@ -170,9 +188,12 @@ export class BucketBackend implements SyncBackend {
       await this.storage.put(key, EMPTY, { ifNoneMatch: '*', contentType: 'application/octet-stream', ...opts });
     } catch (e) {
       if (isStorageError(e, 'PreconditionFailed')) return { id }; // the key is the bytes: stored already
+      if (!isStorageError(e, 'InvalidKey')) throw e;
+      const bodyKey = `${logPrefix(req.userId)}${id}`;
       // The local adapter cannot hold log/{id}/... beside an object log/{id}: a body batch is there.
-      if (isStorageError(e, 'InvalidKey') && (await this.exists(`${logPrefix(req.userId)}${id}`, opts))) throw conflict(e);
-      throw e;
+      if (await this.exists(bodyKey, opts)) throw conflict(e);
+      // A key this storage refuses (a file system's own limits): the body form takes no bytes in the key.
+      await this.putOnce(bodyKey, body, 'application/octet-stream', opts, conflict);
     }
     return { id };
   }
@@ -203,6 +224,7 @@ export class BucketBackend implements SyncBackend {
     const started = performance.now();
     let newestStoredAt = Number.NEGATIVE_INFINITY;
     const wanted: ListedBatch[] = [];
+    const held: HeldBatch[] = [];
     const seen = new Set<string>();
     const ownTimings: QueryResult['ownTimings'] = [];
     for await (const item of this.storage.list({ prefix, ...(startAfter === undefined ? {} : { startAfter }), ...opts })) {
@@ -211,8 +233,13 @@ export class BucketBackend implements SyncBackend {
       const { position } = listed;
       newestStoredAt = Math.max(newestStoredAt, listed.storedAt.getTime());
       if (position.deviceId === req.deviceId) ownTimings.push({ time: position.time, storedAt: listed.storedAt.toISOString() });
-      if (position.seq <= (req.known[position.deviceId] ?? 0) || seen.has(listed.id)) continue;
+      if (seen.has(listed.id)) continue;
       seen.add(listed.id);
+      if (position.seq <= (req.known[position.deviceId] ?? 0)) {
+        // Not fetched: the reader holds this position. Listed, so it can tell a copy it has not seen.
+        held.push({ ...position, id: listed.id, storedAt: listed.storedAt.toISOString(), ...(listed.inline ? { data: listed.inline.toString('base64') } : {}) });
+        continue;
+      }
       wanted.push(listed);
     }
     // The listing began no earlier than `newest - elapsed` on the store's clock. Any batch not
@@ -220,7 +247,7 @@ export class BucketBackend implements SyncBackend {
     const elapsed = performance.now() - started;
     const nextFloor = Number.isFinite(newestStoredAt) ? Math.max(floor, Math.floor(newestStoredAt - elapsed - LIST_LOOKBACK_MS)) : floor;
     const batches = await this.fetchBatches(wanted, opts);
-    return { batches, cursor: formatCursor(nextFloor), ownTimings: ownTimings.slice(-OWN_TIMINGS) };
+    return { batches, held, cursor: formatCursor(nextFloor), ownTimings: ownTimings.slice(-OWN_TIMINGS) };
   }
 
   async getDeletionRequests(req: GetDeletionRequestsRequest, opts: CallOptions = {}): Promise<DeletionRequestsResult> {

@@ -9,15 +9,16 @@ import { performance } from 'node:perf_hooks';
 import { openStorage } from '../storage/index.js';
 import { BucketBackend } from './bucket.js';
 import { assertId } from './bucket-keys.js';
-import { calibratedOffset, CLOCK_CORRECTION_THRESHOLD_MS } from './clock.js';
+import { calibratedOffset, registrationOffset } from './clock.js';
 import { compact, recentSnapshotSuffices, type CompactOptions, type CompactResult } from './compaction.js';
-import { deriveKeys, open, seal } from './crypto.js';
+import { deriveKeys, legacyUserId, open, seal, userIdFor, type SyncKeys } from './crypto.js';
 import {
   countingRequests,
   requestsBetween,
   DEFAULT_BATCHING,
   DEFAULT_COMPACTION,
   DEFAULT_CURSOR_PUBLISH_INTERVAL_MS,
+  DEFAULT_FRESHNESS_CHECK_INTERVAL_MS,
   deviceRecordContext,
   deviceRef,
   KEY_CHECK_CONTEXT,
@@ -29,8 +30,9 @@ import {
   type DeviceContext,
   type RequestsUsed,
 } from './device.js';
-import { readServerToken, removeServerToken, saveServerToken, backendKindOfUrl } from './config.js';
+import { readServerToken, removeServerToken, saveServerToken, backendKindOfUrl, backendName } from './config.js';
 import { SyncError } from './errors.js';
+import { checkFreshness, pendingWithheld } from './freshness.js';
 import { copyAccount, type CopyAccountResult } from './migrate.js';
 import { HttpBackend, SYNC_TOKEN_ENV } from './http-backend.js';
 import { mergeSnapshotCovering, readNewBatches, sweepLog, type SyncProblem } from './reader.js';
@@ -64,6 +66,12 @@ export interface SyncClientOptions {
   compaction?: Partial<CompactionPolicy>;
   /** How often this device publishes its read position for garbage collection. Default 1 h. */
   cursorPublishIntervalMs?: number;
+  /**
+   * How often a pull checks the other devices' published read positions for batches or a
+   * snapshot the store withholds (2 LISTs and 2 GETs per device). Default 24 h; join and status
+   * always check.
+   */
+  freshnessCheckIntervalMs?: number;
   /** The local wall clock in ms (tests simulate a skewed device). */
   clock?: () => number;
 }
@@ -144,8 +152,9 @@ export class SyncClient {
     return this.ctx.deviceId;
   }
 
+  /** The account's id on the backend in use (derived per backend: crypto.ts userIdFor). */
   get userId(): string {
-    return this.ctx.keys.userId;
+    return this.ctx.userId;
   }
 
   get stateDir(): string {
@@ -175,16 +184,24 @@ export class SyncClient {
    * Adds this device to the account of `secret`: checks the secret against the account's key
    * check, registers, then starts from the newest snapshot and reads the log after it.
    */
-  static async join(secretText: string, opts: SyncClientOptions): Promise<{ client: SyncClient; entries: number; seconds: number; requests: RequestsUsed }> {
+  static async join(secretText: string, opts: SyncClientOptions): Promise<{ client: SyncClient; entries: number; seconds: number; problems: SyncProblem[]; requests: RequestsUsed }> {
     const started = performance.now();
     const secret = formatSecret(parseSecret(secretText)); // InvalidSecret before any request
     const client = await SyncClient.create(opts, secret);
     try {
-      const { requests } = await countingRequests(client.ctx, async () => {
+      const { result: problems, requests } = await countingRequests(client.ctx, async () => {
         const ctx = client.ctx;
-        const boot = await ctx.backend.bootstrap({ ...deviceRef(ctx), keyCheck: true });
+        let boot = await ctx.backend.bootstrap({ ...deviceRef(ctx), keyCheck: true });
         if (boot.keyCheck === null) {
-          throw new SyncError('WrongSecret', `there is no sync account for this secret at ${ctx.state.get('storageUrl')}: check the secret, and that this is the storage URL the first device used`);
+          // An account created before ids were per backend lives under the same id everywhere.
+          const legacy = await ctx.backend.bootstrap({ userId: legacyUserId(ctx.keys), deviceId: ctx.deviceId, keyCheck: true });
+          if (legacy.keyCheck !== null) {
+            boot = legacy;
+            client.useUserId(legacyUserId(ctx.keys));
+          }
+        }
+        if (boot.keyCheck === null) {
+          throw new SyncError('WrongSecret', `there is no sync account for this secret at ${ctx.state.get('storageUrl')}: check the secret, and that this is the storage URL the first device used (for S3, the same bucket and prefix)`);
         }
         open(ctx.keys, KEY_CHECK_CONTEXT, Buffer.from(boot.keyCheck, 'base64'), 'the account key check');
         await client.register();
@@ -195,11 +212,14 @@ export class SyncClient {
           const known = ctx.state.known();
           ctx.state.setStuck((content.stuck ?? []).filter((s) => (known[s.deviceId] ?? 0) < s.expected).map((s) => ({ ...s, code: 'MissingBatch', message: 'inherited from the snapshot', since: ctx.clock() })));
         }
-        await client.pullOnce({ allowCompaction: false });
+        const pulled = await client.pullOnce({ allowCompaction: false });
         // Announce the read position at once: a device without one holds back all collection.
         if (ctx.state.get('cursorPublishedAt') === null) await publishCursor(ctx);
+        // Is the snapshot this device started from the newest, and the log complete, by what the other devices published?
+        const fresh = await checkFreshness(ctx, { resolve: true, latestGeneration: boot.latestGeneration });
+        return [...pulled.problems, ...fresh.problems];
       });
-      return { client, entries: client.ctx.state.entryCount(), seconds: (performance.now() - started) / 1000, requests };
+      return { client, entries: client.ctx.state.entryCount(), seconds: (performance.now() - started) / 1000, problems, requests };
     } catch (e) {
       await client.abandon();
       throw e;
@@ -211,7 +231,11 @@ export class SyncClient {
     const state = SyncState.open(opts.stateDir);
     try {
       const keys = deriveKeys(parseSecret(state.readSecret()));
-      if (keys.userId !== state.get('userId')) throw new SyncError('WrongSecret', `the secret in ${opts.stateDir} does not belong to the account of its state; join again in a new directory`);
+      // A state keeps the id it recorded: the backend's own, or (accounts from before ids were per backend) the legacy one.
+      const userId = state.get('userId');
+      if (userId !== userIdFor(keys, backendName(state.get('storageUrl'))) && userId !== legacyUserId(keys)) {
+        throw new SyncError('WrongSecret', `the secret in ${opts.stateDir} does not belong to the account of its state; join again in a new directory`);
+      }
       const backend = opts.backend ?? openSyncBackend(opts.storageUrl ?? state.get('storageUrl'), { token: opts.token ?? readServerToken(opts.stateDir), credentials: opts.credentials });
       return new SyncClient(contextFor(state, keys, backend, opts), opts.backend === undefined);
     } catch (e) {
@@ -230,13 +254,28 @@ export class SyncClient {
     const backend = opts.backend ?? openSyncBackend(storageUrl, { token: opts.token, credentials: opts.credentials });
     let state: SyncState;
     try {
-      state = SyncState.create(opts.stateDir, { userId: keys.userId, deviceId, deviceName: opts.deviceName ?? hostname(), storageUrl }, secret, clock());
+      state = await SyncState.create(opts.stateDir, { userId: userIdFor(keys, backendName(storageUrl)), deviceId, deviceName: opts.deviceName ?? hostname(), storageUrl }, secret, clock());
     } catch (e) {
       if (opts.backend === undefined) await backend.close();
       throw e;
     }
-    keepServerToken(state.dir, storageUrl, opts.token);
-    return new SyncClient(contextFor(state, keys, backend, opts), opts.backend === undefined);
+    const client = new SyncClient(contextFor(state, keys, backend, opts), opts.backend === undefined);
+    try {
+      await keepServerToken(state.dir, storageUrl, opts.token);
+    } catch (e) {
+      await client.abandon();
+      throw e;
+    }
+    // A new device id has no batches anywhere yet, and nothing published about others is due for a check.
+    client.ctx.ownLogChecked = true;
+    state.setMeta({ freshnessCheckedAt: serverNow(client.ctx) });
+    return client;
+  }
+
+  /** Switches the account id this device uses on its backend (join of a legacy account, migrate). */
+  private useUserId(userId: string): void {
+    this.ctx.userId = userId;
+    this.ctx.state.setMeta({ userId });
   }
 
   /** Registers the device record; a fresh registration also calibrates the clock against the store's. */
@@ -246,8 +285,8 @@ export class SyncClient {
     const record = { name: ctx.state.get('deviceName'), host: hostname(), platform: process.platform, registeredAt: new Date(ctx.clock()).toISOString() };
     const before = ctx.clock();
     const r = await ctx.backend.registerDevice({ ...deviceRef(ctx), device: seal(ctx.keys, deviceRecordContext(ctx.deviceId), record).toString('base64'), ...(keyCheck === undefined ? {} : { keyCheck }) });
-    const drift = Date.parse(r.serverTime) - before;
-    if (!r.alreadyRegistered && Math.abs(drift) > CLOCK_CORRECTION_THRESHOLD_MS) ctx.state.setMeta({ clockOffsetMs: drift });
+    const offset = registrationOffset(Date.parse(r.serverTime) - before);
+    if (!r.alreadyRegistered && offset !== 0) ctx.state.setMeta({ clockOffsetMs: offset });
   }
 
   /**
@@ -289,6 +328,15 @@ export class SyncClient {
         outcome.deleted.unshift(...caughtUp.deleted);
       }
       this.calibrate(outcome.ownTimings);
+      const checkedAt = ctx.state.get('freshnessCheckedAt');
+      if (checkedAt === null || serverNow(ctx) - checkedAt >= ctx.freshnessCheckIntervalMs) {
+        const fresh = await checkFreshness(ctx, { resolve: true });
+        outcome.added.push(...fresh.added);
+        outcome.deleted.push(...fresh.deleted);
+        outcome.problems.push(...fresh.problems);
+      } else {
+        outcome.problems.push(...pendingWithheld(ctx));
+      }
       const now = ctx.clock();
       ctx.state.setMeta({ lastPullAt: now });
       const lastPublished = ctx.state.get('cursorPublishedAt');
@@ -304,7 +352,8 @@ export class SyncClient {
           const swept = await sweepLog(ctx);
           outcome.added.push(...swept.added);
           outcome.deleted.push(...swept.deleted);
-          outcome.problems = swept.problems; // a view of the whole log replaces the incremental one
+          // A view of the whole log replaces the incremental one (what is withheld stays reported).
+          outcome.problems = [...swept.problems, ...outcome.problems.filter((p) => p.code === 'Withheld' || p.code === 'Forked')];
           compaction = await compact(ctx);
         }
       }
@@ -359,16 +408,17 @@ export class SyncClient {
       const { result: copy, requests: sourceRequests } = await countingRequests(ctx, async () => {
         await flush(ctx);
         await this.pullOnce({ allowCompaction: false });
-        return copyAccount(ctx, target);
+        return copyAccount(ctx, target, userIdFor(ctx.keys, backendName(toUrl)));
       });
-      // From here on the device works on the new backend.
+      // From here on the device works on the new backend, under the account's id there.
       const old = ctx.backend;
       const ownedOld = this.ownsBackend;
       ctx.backend = target;
       this.ownsBackend = opts.backend === undefined;
       switched = true;
       ctx.state.setMeta({ storageUrl: toUrl, cursor: null });
-      keepServerToken(ctx.state.dir, toUrl, opts.token);
+      this.useUserId(copy.targetUserId);
+      await keepServerToken(ctx.state.dir, toUrl, opts.token);
       if (ownedOld) await old.close();
       const published = ctx.state.get('cursorPublishedAt');
       await this.pullOnce({ allowCompaction: false });
@@ -403,9 +453,9 @@ export class SyncClient {
   async dropDevice(deviceId: string): Promise<{ deviceId: string; removedFromBackend: boolean; ignored: true }> {
     assertId(deviceId, 'device id');
     if (deviceId === this.ctx.deviceId) throw new SyncError('InvalidEntry', `${deviceId} is this device: to remove it, run uninstall`);
-    const { devices } = await this.ctx.backend.listDevices({ userId: this.ctx.keys.userId });
+    const { devices } = await this.ctx.backend.listDevices({ userId: this.ctx.userId });
     const removedFromBackend = devices.some((d) => d.deviceId === deviceId);
-    if (removedFromBackend) await this.ctx.backend.uninstall({ userId: this.ctx.keys.userId, deviceId });
+    if (removedFromBackend) await this.ctx.backend.uninstall({ userId: this.ctx.userId, deviceId });
     this.ctx.state.setIgnoredDevice(deviceId, 'dropped');
     this.ctx.state.setStuck(this.ctx.state.stuck().filter((s) => s.deviceId !== deviceId));
     return { deviceId, removedFromBackend, ignored: true };
@@ -445,12 +495,16 @@ export class SyncClient {
   }
 }
 
-function contextFor(state: SyncState, keys: ReturnType<typeof deriveKeys>, backend: SyncBackend, opts: SyncClientOptions): DeviceContext {
+function contextFor(state: SyncState, keys: SyncKeys, backend: SyncBackend, opts: SyncClientOptions): DeviceContext {
   return {
     state,
     keys,
     backend,
+    userId: state.get('userId'),
     deviceId: state.get('deviceId'),
+    ownLogChecked: false,
+    lastAttemptTime: 0,
+    freshnessCheckIntervalMs: opts.freshnessCheckIntervalMs ?? DEFAULT_FRESHNESS_CHECK_INTERVAL_MS,
     clock: opts.clock ?? Date.now,
     batching: { ...DEFAULT_BATCHING, ...opts.batching },
     compaction: { ...DEFAULT_COMPACTION, ...opts.compaction },
@@ -468,7 +522,7 @@ function entryBody(entry: unknown, index: number): { id: string; body: string } 
 }
 
 /** An http backend's token given explicitly (or by environment) is kept for later runs (0600). */
-function keepServerToken(stateDir: string, url: string, token: string | undefined): void {
+async function keepServerToken(stateDir: string, url: string, token: string | undefined): Promise<void> {
   const t = token ?? process.env[SYNC_TOKEN_ENV];
-  if (backendKindOfUrl(url) === 'http' && t) saveServerToken(stateDir, t);
+  if (backendKindOfUrl(url) === 'http' && t) await saveServerToken(stateDir, t);
 }

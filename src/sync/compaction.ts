@@ -94,7 +94,7 @@ async function collectableThrough(ctx: DeviceContext, snapshotFrontier: Record<s
   const foreignDevices: string[] = [];
   const now = serverNow(ctx);
   const ignored = ctx.state.ignoredDevices();
-  const { devices } = await ctx.backend.listDevices({ userId: ctx.keys.userId });
+  const { devices } = await ctx.backend.listDevices({ userId: ctx.userId });
   for (const device of devices) {
     if (device.record === null) continue; // a cursor left behind by a removed device
     if (ignored.get(device.deviceId) === 'dropped' || !isOwnDevice(ctx, device)) {

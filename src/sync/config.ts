@@ -3,12 +3,15 @@
 // the secrets that never go into a file: the S3 secret access key (environment or the AWS
 // credential chain) and the HTTP server's token (environment, or the 0600 file in the state
 // directory).
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { z } from 'zod';
+import { writePrivateFile } from '../files/index.js';
+import { parseStorageUrl } from '../storage/index.js';
 import { SyncError } from './errors.js';
+import { SERVER_TOKEN_FILE } from './state-dir.js';
 
 export type SyncBackendKind = 's3' | 'http' | 'local';
 
@@ -183,6 +186,24 @@ export function backendKindOfUrl(url: string): SyncBackendKind {
 }
 
 /**
+ * The name the account's id on a backend is derived from (crypto.ts userIdFor): it must come out
+ * the same on every device that uses the backend, however each one spells the URL.
+ * - s3: the bucket and key prefix, which are where the data is; not the endpoint or region,
+ *   which devices spell differently (a regional endpoint, a default from the environment), so
+ *   the same bucket name and prefix at two providers give the same id;
+ * - http: only the kind, because devices reach one server under several names (a LAN address,
+ *   a DNS name, a proxy), so two servers of one account show the same id to their operators;
+ * - local: only the kind, because a shared directory is mounted at different paths on different
+ *   machines; a directory is the user's own file system.
+ */
+export function backendName(url: string): string {
+  const kind = backendKindOfUrl(url);
+  if (kind !== 's3') return kind;
+  const location = parseStorageUrl(url);
+  return location.kind === 's3' ? `s3:${location.bucket}/${location.prefix ?? ''}` : kind;
+}
+
+/**
  * The backend a config names, or undefined when it names none (a device that already joined
  * then uses the URL saved in its state). Throws InvalidSyncConfig for an incomplete or
  * contradictory config.
@@ -242,26 +263,31 @@ function expandHome(p: string): string {
   return p === '~' || p.startsWith('~/') ? path.join(homedir(), p.slice(1)) : p;
 }
 
-const TOKEN_FILE = 'server-token';
 
 /**
  * Keeps an HTTP server's token next to the sync secret (0600), so commands run later without
- * OFFSITE_SYNC_TOKEN in their environment (a shell hook) still reach the server.
+ * OFFSITE_SYNC_TOKEN in their environment (a shell hook) still reach the server. Written through
+ * a new private temp file renamed into place: never through a symlink planted at its name.
  */
-export function saveServerToken(stateDir: string, token: string): void {
-  const file = path.join(stateDir, TOKEN_FILE);
-  writeFileSync(file, `${token}\n`, { mode: 0o600 });
-  chmodSync(file, 0o600);
+export async function saveServerToken(stateDir: string, token: string): Promise<void> {
+  await writePrivateFile(path.join(stateDir, SERVER_TOKEN_FILE), `${token}\n`);
 }
 
 export function readServerToken(stateDir: string): string | undefined {
+  let fd: number;
   try {
-    return readFileSync(path.join(stateDir, TOKEN_FILE), 'utf8').trim() || undefined;
+    // O_NOFOLLOW: a symlink at the token's name is not ours, and not read.
+    fd = openSync(path.join(stateDir, SERVER_TOKEN_FILE), constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch {
     return undefined;
+  }
+  try {
+    return readFileSync(fd, 'utf8').trim() || undefined;
+  } finally {
+    closeSync(fd);
   }
 }
 
 export function removeServerToken(stateDir: string): void {
-  rmSync(path.join(stateDir, TOKEN_FILE), { force: true });
+  rmSync(path.join(stateDir, SERVER_TOKEN_FILE), { force: true });
 }

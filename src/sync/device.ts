@@ -2,6 +2,7 @@
 // small operations several of them need (calibrated time, sealing contexts, publishing the
 // read position, opening snapshots, counting requests).
 import type { RequestStats } from '../storage/index.js';
+import { boundClockOffset } from './clock.js';
 import { type SyncKeys, open, seal, type SealContext } from './crypto.js';
 import { SyncError } from './errors.js';
 import type { SnapshotContent, SyncState } from './state.js';
@@ -28,12 +29,29 @@ export interface CompactionPolicy {
 export const DEFAULT_BATCHING: BatchingPolicy = { maxEntries: 1000, maxBytes: 512 * 1024, maxAgeMs: 60_000 };
 export const DEFAULT_COMPACTION: CompactionPolicy = { auto: true, everyBatches: 500, leaseTtlMs: 5 * 60_000, retentionMs: 30 * 24 * 3600_000 };
 export const DEFAULT_CURSOR_PUBLISH_INTERVAL_MS = 3600_000;
+/**
+ * How often a pull checks the other devices' published read positions for batches the store
+ * withholds from this device (freshness.ts): a LIST of devices and of cursors, and a GET of
+ * each (2 + 2 per device), so once a day, besides join and status.
+ */
+export const DEFAULT_FRESHNESS_CHECK_INTERVAL_MS = 24 * 3600_000;
 
 export interface DeviceContext {
   state: SyncState;
   keys: SyncKeys;
   backend: SyncBackend;
+  /** The account's id on this backend (the state's; changes when the device migrates). */
+  userId: string;
   deviceId: string;
+  /**
+   * Whether this process has looked for its own device's newest batch in the log (own-log.ts):
+   * done once per process, before its first send, so a state restored from a backup continues
+   * after the batches it no longer remembers instead of sending new ones under their numbers.
+   */
+  ownLogChecked: boolean;
+  /** The latest batch time this process tried (sent or not): never chosen twice. */
+  lastAttemptTime: number;
+  freshnessCheckIntervalMs: number;
   /** The local wall clock (replaceable in tests to simulate a skewed device). */
   clock: () => number;
   batching: BatchingPolicy;
@@ -49,26 +67,32 @@ export interface RequestsUsed {
 
 /** The store's clock as this device estimates it. */
 export function serverNow(ctx: DeviceContext): number {
-  return Math.round(ctx.clock() + ctx.state.get('clockOffsetMs'));
+  return Math.round(ctx.clock() + boundClockOffset(ctx.state.get('clockOffsetMs')));
 }
 
 export function deviceRef(ctx: DeviceContext): { userId: string; deviceId: string } {
-  return { userId: ctx.keys.userId, deviceId: ctx.deviceId };
+  return { userId: ctx.userId, deviceId: ctx.deviceId };
 }
 
 export const cursorContext = (deviceId: string): SealContext => ({ kind: 'cursor', deviceId, seq: 0, time: 0 });
 export const deviceRecordContext = (deviceId: string): SealContext => ({ kind: 'device', deviceId, seq: 0, time: 0 });
 export const KEY_CHECK_CONTEXT: SealContext = { kind: 'key-check', deviceId: 'account', seq: 0, time: 0 };
 
-/** What a device publishes about itself: how far it has read each device's log. */
+/**
+ * What a device publishes about itself: how far it has read each device's log (its own
+ * included: how far it has written), and the newest snapshot it merged or wrote. Sealed, so
+ * other devices can hold the store to it (freshness.ts).
+ */
 export interface PublishedCursor {
   frontier: Record<string, number>;
   publishedAt: number;
+  /** 0 in cursors of Offsite versions before it was published. */
+  snapshotGeneration: number;
 }
 
 export async function publishCursor(ctx: DeviceContext): Promise<void> {
   const now = serverNow(ctx);
-  const cursor: PublishedCursor = { frontier: ctx.state.known(), publishedAt: now };
+  const cursor: PublishedCursor = { frontier: ctx.state.known(), publishedAt: now, snapshotGeneration: ctx.state.get('snapshotGeneration') };
   await ctx.backend.publishCursor({ ...deviceRef(ctx), cursor: seal(ctx.keys, cursorContext(ctx.deviceId), cursor).toString('base64') });
   ctx.state.setMeta({ cursorPublishedAt: now });
 }
@@ -76,7 +100,11 @@ export async function publishCursor(ctx: DeviceContext): Promise<void> {
 export function openCursor(ctx: DeviceContext, deviceId: string, data: SealedData): PublishedCursor {
   const { payload } = open(ctx.keys, cursorContext(deviceId), Buffer.from(data, 'base64'), `cursor of device ${deviceId}`);
   const p = payload as Partial<PublishedCursor>;
-  return { frontier: isSeqRecord(p.frontier) ? p.frontier : {}, publishedAt: typeof p.publishedAt === 'number' ? p.publishedAt : 0 };
+  return {
+    frontier: isSeqRecord(p.frontier) ? p.frontier : {},
+    publishedAt: typeof p.publishedAt === 'number' ? p.publishedAt : 0,
+    snapshotGeneration: Number.isSafeInteger(p.snapshotGeneration) ? p.snapshotGeneration! : 0,
+  };
 }
 
 /**

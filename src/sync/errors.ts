@@ -16,6 +16,18 @@ export type SyncErrorCode =
   | 'OutOfOrder'
   /** A device's log skips a sequence number that never arrived. */
   | 'MissingBatch'
+  /**
+   * Two different authentic batches carry one (device, seq): two copies of one device's state
+   * directory wrote (restored from a backup while the original ran on, or copied).
+   */
+  | 'Forked'
+  /**
+   * The store shows this device less than other devices have read, or an older snapshot or read
+   * position than one already seen: it withholds data, or serves devices different views.
+   */
+  | 'Withheld'
+  /** The state directory, or a file in it, belongs to another user or is a symbolic link. */
+  | 'UnsafeStateDir'
   /** A write-once object already holds something else (a reused sequence number, a taken snapshot generation). */
   | 'Conflict'
   /** The state directory holds no sync device: run init or join first. */

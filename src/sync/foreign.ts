@@ -41,7 +41,7 @@ export async function settleForeignDevices(ctx: DeviceContext, outcome: ReadOutc
     return own.length > 0 && own.every((b) => !authenticates(ctx, b));
   });
   if (candidates.length === 0) return outcome;
-  const { devices } = await ctx.backend.listDevices({ userId: ctx.keys.userId });
+  const { devices } = await ctx.backend.listDevices({ userId: ctx.userId });
   const registered = new Map(devices.map((d) => [d.deviceId, d]));
   const foreign = new Set(candidates.filter((s) => !registered.has(s.deviceId) || !isOwnDevice(ctx, registered.get(s.deviceId)!)).map((s) => s.deviceId));
   if (foreign.size === 0) return outcome;

@@ -8,6 +8,7 @@ export type {
   BatchPosition,
   SealedBatch,
   StoredBatch,
+  HeldBatch,
   UserRef,
   DeviceRef,
   RegisterDeviceRequest,
@@ -37,10 +38,26 @@ export type {
 } from './types.js';
 export { SyncError, isSyncError, type SyncErrorCode } from './errors.js';
 export { generateSecret, parseSecret, formatSecret, SECRET_BYTES } from './secret.js';
-export { deriveKeys, seal, open, peekContext, MisplacedError, ENVELOPE_VERSION, type SyncKeys, type SealContext, type SealedKind, type ExpectedContext } from './crypto.js';
+export {
+  deriveKeys,
+  userIdFor,
+  legacyUserId,
+  seal,
+  open,
+  peekContext,
+  payloadDigest,
+  paddedEnvelopeSize,
+  SMALL_ENVELOPE_BYTES,
+  MisplacedError,
+  ENVELOPE_VERSION,
+  type SyncKeys,
+  type SealContext,
+  type SealedKind,
+  type ExpectedContext,
+} from './crypto.js';
 export { BucketBackend } from './bucket.js';
 export { batchId, parseBatchId } from './bucket-keys.js';
-export { LIST_LOOKBACK_MS, MAX_CLOCK_SKEW_MS, MAX_WRITE_DELAY_MS } from './clock.js';
+export { LIST_LOOKBACK_MS, MAX_CLOCK_SKEW_MS, MAX_WRITE_DELAY_MS, MAX_CLOCK_OFFSET_MS } from './clock.js';
 export {
   SyncClient,
   openSyncBackend,
@@ -51,7 +68,7 @@ export {
   type DeleteResult,
 } from './client.js';
 export type { SyncStatus, DeviceStatus } from './status.js';
-export { DEFAULT_BATCHING, DEFAULT_COMPACTION, type BatchingPolicy, type CompactionPolicy, type RequestsUsed } from './device.js';
+export { DEFAULT_BATCHING, DEFAULT_COMPACTION, DEFAULT_FRESHNESS_CHECK_INTERVAL_MS, type BatchingPolicy, type CompactionPolicy, type RequestsUsed } from './device.js';
 export type { CompactOptions, CompactResult } from './compaction.js';
 export type { SyncProblem, SyncProblemCode } from './reader.js';
 export { HttpBackend, SYNC_TOKEN_ENV, type HttpBackendOptions } from './http-backend.js';
@@ -98,6 +115,7 @@ export {
   mergeSyncConfigs,
   resolveSyncBackend,
   backendKindOfUrl,
+  backendName,
   defaultSyncConfigFile,
   defaultSyncStateDir,
   saveServerToken,

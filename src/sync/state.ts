@@ -7,14 +7,19 @@
 // number is assigned to a fixed set of entries (the outbox row) before anything is uploaded;
 // a retried upload re-seals exactly that payload.
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import { mkdirPrivate, writePrivateFile } from '../files/index.js';
+import { payloadDigest } from './crypto.js';
 import { SyncError } from './errors.js';
-import type { BatchKind, SyncEntry } from './types.js';
+import { readPrivateFile, secureStateDir, SERVER_TOKEN_FILE } from './state-dir.js';
+import type { BatchKind, BatchPosition, SyncEntry } from './types.js';
 
 export const STATE_FORMAT = 1;
 const DB_FILE = 'sync.db';
 const SECRET_FILE = 'secret';
+/** Every file Offsite keeps in a state directory (checked by secureStateDir on every open). */
+const STATE_FILES = [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, SECRET_FILE, SERVER_TOKEN_FILE];
 const BUSY_TIMEOUT_MS = 10_000;
 
 export interface StateMeta {
@@ -31,7 +36,7 @@ export interface StateMeta {
   lastTime: number;
   /** Added to the local clock to get the store's clock (calibration). */
   clockOffsetMs: number;
-  /** Batches up to this time were timed before the last correction: not evidence of drift any more. */
+  /** Batches up to this time were timed before the last correction, or not by the clock: not evidence of drift. */
   calibratedAfter: number;
   lastPushAt: number | null;
   lastPullAt: number | null;
@@ -44,6 +49,31 @@ export interface StateMeta {
   batchesSinceSnapshot: number;
   /** Storage requests made by this device, by operation, across runs. */
   requests: Record<string, number>;
+  /** When the last pull began listing, on the store's clock (what the freshness check compares claims with). */
+  lastPullStartedAt: number | null;
+  /** When the published read positions of the other devices were last checked (freshness.ts). */
+  freshnessCheckedAt: number | null;
+  /** What that check found withheld: reported by every pull until this device holds it. */
+  withheld: WithheldRecord[];
+}
+
+/** Keys added after the first state format: a state written before them reads these. */
+const META_DEFAULTS: Partial<StateMeta> = { lastPullStartedAt: null, freshnessCheckedAt: null, withheld: [] };
+
+export interface WithheldRecord {
+  deviceId: string;
+  /** This device holds less than `expected` of that device's log (0: not about a log position). */
+  expected: number;
+  message: string;
+  since: number;
+}
+
+/** The newest read position of a device that this device has seen (sealed, so authentic). */
+export interface Claim {
+  deviceId: string;
+  publishedAt: number;
+  frontier: Record<string, number>;
+  snapshotGeneration: number;
 }
 
 export interface StuckDevice {
@@ -78,6 +108,12 @@ export interface ApplyResult {
   deleted: string[];
 }
 
+/** An opened batch's content. */
+export interface BatchPayload {
+  entries?: SyncEntry[];
+  deletions?: string[];
+}
+
 export class SyncState {
   private constructor(
     readonly dir: string,
@@ -85,8 +121,10 @@ export class SyncState {
   ) {}
 
   /** Creates the state of a new device; AlreadyJoined if the directory holds one. */
-  static create(dir: string, meta: Pick<StateMeta, 'userId' | 'deviceId' | 'deviceName' | 'storageUrl'>, secret: string, now: number): SyncState {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  static async create(dir: string, meta: Pick<StateMeta, 'userId' | 'deviceId' | 'deviceName' | 'storageUrl'>, secret: string, now: number): Promise<SyncState> {
+    await mkdirPrivate(dir);
+    // A directory that existed already keeps its mode from mkdir: tightened (or refused) here.
+    secureStateDir(dir, STATE_FILES);
     const state = new SyncState(dir, openDb(path.join(dir, DB_FILE)));
     if (state.readMeta('deviceId') !== undefined) {
       state.close();
@@ -108,10 +146,18 @@ export class SyncState {
       snapshotChecked: 0,
       batchesSinceSnapshot: 0,
       requests: {},
+      lastPullStartedAt: null,
+      freshnessCheckedAt: null,
+      withheld: [],
     };
-    // The secret first, 0600 from its creation: the device needs it for every operation.
-    writeFileSync(path.join(dir, SECRET_FILE), `${secret}\n`, { mode: 0o600, flag: 'w' });
-    chmodSync(path.join(dir, SECRET_FILE), 0o600);
+    try {
+      // The secret first, 0600 from its creation, through a new temp file (O_EXCL, O_NOFOLLOW)
+      // renamed into place: never written through whatever is at its name.
+      await writePrivateFile(path.join(dir, SECRET_FILE), `${secret}\n`);
+    } catch (e) {
+      state.close();
+      throw e;
+    }
     state.write(() => state.setMeta(initial), true);
     return state;
   }
@@ -120,6 +166,7 @@ export class SyncState {
   static open(dir: string): SyncState {
     // Check first: opening would create an empty database in a directory that has none.
     if (!existsSync(path.join(dir, DB_FILE))) throw new SyncError('NotJoined', `no sync device in ${dir}: run "offsite sync init" (first device) or "offsite sync join SECRET"`);
+    secureStateDir(dir, STATE_FILES);
     const state = new SyncState(dir, openDb(path.join(dir, DB_FILE)));
     const format = state.readMeta('format');
     if (format === undefined) {
@@ -150,11 +197,12 @@ export class SyncState {
   }
 
   readSecret(): string {
-    return readFileSync(path.join(this.dir, SECRET_FILE), 'utf8').trim();
+    return readPrivateFile(path.join(this.dir, SECRET_FILE)).trim();
   }
 
   get<K extends keyof StateMeta>(key: K): StateMeta[K] {
-    const value = this.readMeta(key);
+    const stored = this.readMeta(key);
+    const value = stored === undefined ? (META_DEFAULTS[key] as StateMeta[K] | undefined) : stored;
     if (value === undefined) throw new SyncError('NotJoined', `sync state in ${this.dir} is incomplete (no ${key}); join again in a new directory`);
     return value;
   }
@@ -271,16 +319,116 @@ export class SyncState {
     return this.db.prepare('SELECT seq, kind, payload FROM outbox ORDER BY seq').all() as OutboxBatch[];
   }
 
-  /** An outbox batch is stored remotely: it leaves the outbox and this device's frontier moves to it. */
-  markSent(seq: number, batchId: string): void {
+  /**
+   * An outbox batch is stored remotely (as `batchId`, at `time`): it leaves the outbox, this
+   * device's frontier moves to it, its time becomes the last one used (only now, after the store
+   * took it: a time that never reached the store constrains nothing), and the copy is recorded.
+   */
+  markSent(seq: number, batchId: string, time: number, digest: Buffer, fromClock: boolean): void {
     const me = this.get('deviceId');
     this.write(() => {
       this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(seq);
       this.db
         .prepare('INSERT INTO frontier (device, seq, position) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, position = excluded.position WHERE excluded.seq > frontier.seq')
         .run(me, seq, batchId);
+      this.recordCopy({ id: batchId, deviceId: me, seq, time }, digest);
       this.setMeta({ batchesSinceSnapshot: this.get('batchesSinceSnapshot') + 1 });
+      this.timeUsed(time, fromClock);
     });
+  }
+
+  /** Another copy of a sent batch is stored (republished under a fresh time). */
+  markCopySent(copy: { id: string; deviceId: string; seq: number; time: number }, digest: Buffer, fromClock: boolean): void {
+    this.write(() => {
+      this.recordCopy(copy, digest);
+      this.timeUsed(copy.time, fromClock);
+    });
+  }
+
+  /** A batch time the store took: the next is later; one not read from the clock does not calibrate it. */
+  private timeUsed(time: number, fromClock: boolean): void {
+    this.setMeta({ lastTime: Math.max(this.get('lastTime'), time), ...(fromClock ? {} : { calibratedAfter: Math.max(this.get('calibratedAfter'), time) }) });
+  }
+
+  /**
+   * Remembers a stored copy of a batch by its id, with the digest of its payload (null: it was
+   * refused). Copies seen again are not opened again, and a second copy of a (device, seq) is
+   * compared with the first by digest.
+   */
+  recordCopy(copy: { id: string; deviceId: string; seq: number; time: number }, digest: Buffer | null): void {
+    this.db.prepare('INSERT OR IGNORE INTO batch_copies (id, device, seq, time, digest) VALUES (?, ?, ?, ?, ?)').run(copy.id, copy.deviceId, copy.seq, copy.time, digest);
+  }
+
+  knowsCopy(id: string): boolean {
+    return this.db.prepare('SELECT 1 FROM batch_copies WHERE id = ?').get(id) !== undefined;
+  }
+
+  /** The payload digests of the authentic copies of (device, seq) seen here. */
+  digestsAt(deviceId: string, seq: number): Buffer[] {
+    const rows = this.db.prepare('SELECT digest FROM batch_copies WHERE device = ? AND seq = ? AND digest IS NOT NULL').all(deviceId, seq) as { digest: Buffer }[];
+    return rows.map((r) => r.digest);
+  }
+
+  /** Forgets copies of batches timed before `time` (the retention): a copy that old is not expected again. */
+  pruneCopies(time: number): void {
+    this.db.prepare('DELETE FROM batch_copies WHERE time < ?').run(time);
+  }
+
+  /** Records a fork of a device's log at `seq`; false if it was known already. */
+  recordFork(deviceId: string, seq: number, now: number): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO forks (device, seq, detected_at) VALUES (?, ?, ?)').run(deviceId, seq, now).changes > 0;
+  }
+
+  forks(): { deviceId: string; seq: number; detectedAt: number }[] {
+    return this.db.prepare('SELECT device AS deviceId, seq, detected_at AS detectedAt FROM forks ORDER BY device, seq').all() as { deviceId: string; seq: number; detectedAt: number }[];
+  }
+
+  claim(deviceId: string): Claim | undefined {
+    const row = this.db.prepare('SELECT published_at AS publishedAt, frontier, generation FROM claims WHERE device = ?').get(deviceId) as { publishedAt: number; frontier: string; generation: number } | undefined;
+    return row && { deviceId, publishedAt: row.publishedAt, frontier: JSON.parse(row.frontier) as Record<string, number>, snapshotGeneration: row.generation };
+  }
+
+  claims(): Claim[] {
+    const rows = this.db.prepare('SELECT device, published_at AS publishedAt, frontier, generation FROM claims ORDER BY device').all() as { device: string; publishedAt: number; frontier: string; generation: number }[];
+    return rows.map((r) => ({ deviceId: r.device, publishedAt: r.publishedAt, frontier: JSON.parse(r.frontier) as Record<string, number>, snapshotGeneration: r.generation }));
+  }
+
+  setClaim(c: Claim): void {
+    this.db
+      .prepare('INSERT INTO claims (device, published_at, frontier, generation) VALUES (?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET published_at = excluded.published_at, frontier = excluded.frontier, generation = excluded.generation')
+      .run(c.deviceId, c.publishedAt, JSON.stringify(c.frontier), c.snapshotGeneration);
+  }
+
+  /**
+   * This device's log is known to reach `seq` (found in the store, or read by other devices): its
+   * next batches are numbered after it. Outbox batches numbered at or below it that are not
+   * stored already (no copy with the same payload there) are numbered again after it, with
+   * their entries and deletions: otherwise one number would carry two different batches (a
+   * fork). Returns how many were renumbered.
+   */
+  continueAfterOwnSeq(seq: number): number {
+    const me = this.get('deviceId');
+    return this.write(() => {
+      let next = Math.max(this.get('nextSeq'), seq + 1);
+      let renumbered = 0;
+      const relabelEntry = this.db.prepare('UPDATE entries SET seq = ? WHERE id = ? AND device = ? AND seq = ?');
+      const relabelTombstone = this.db.prepare('UPDATE tombstones SET seq = ? WHERE id = ? AND device = ? AND seq = ?');
+      for (const b of this.db.prepare('SELECT seq, kind, payload FROM outbox WHERE seq <= ? ORDER BY seq').all(seq) as OutboxBatch[]) {
+        const digest = payloadDigest(b.payload);
+        if (this.digestsAt(me, b.seq).some((d) => d.equals(digest))) {
+          this.db.prepare('DELETE FROM outbox WHERE seq = ?').run(b.seq); // stored already: sent
+          continue;
+        }
+        const p = JSON.parse(b.payload) as { entries?: { id: string }[]; deletions?: string[] };
+        for (const e of p.entries ?? []) relabelEntry.run(next, e.id, me, b.seq);
+        for (const id of p.deletions ?? []) relabelTombstone.run(next, id, me, b.seq);
+        this.db.prepare('UPDATE outbox SET seq = ? WHERE seq = ?').run(next, b.seq);
+        next++;
+        renumbered++;
+      }
+      this.setMeta({ nextSeq: next });
+      return renumbered;
+    }, true);
   }
 
   /** Per device: the highest seq held with nothing missing below it, and that batch's id. */
@@ -298,30 +446,50 @@ export class SyncState {
    * another process applied it first, or it is not next). Entries whose id was deleted, or is
    * already present, are not added.
    */
-  applyBatch(position: { deviceId: string; seq: number; kind: BatchKind }, batchId: string, payload: { entries?: SyncEntry[]; deletions?: string[] }): ApplyResult | undefined {
+  applyBatch(position: BatchPosition, batchId: string, payload: BatchPayload, digest: Buffer): ApplyResult | undefined {
     return this.write((): ApplyResult | undefined => {
       const current = (this.db.prepare('SELECT seq FROM frontier WHERE device = ?').get(position.deviceId) as { seq: number } | undefined)?.seq ?? 0;
       if (position.seq !== current + 1) return undefined;
-      const result: ApplyResult = { added: [], deleted: [] };
-      if (position.kind === 'entries') {
-        const tombstoned = this.db.prepare('SELECT 1 FROM tombstones WHERE id = ?');
-        const insert = this.db.prepare('INSERT OR IGNORE INTO entries (id, body, device, seq, added_at) VALUES (?, ?, ?, ?, ?)');
-        for (const entry of payload.entries ?? []) {
-          if (tombstoned.get(entry.id)) continue;
-          if (insert.run(entry.id, JSON.stringify(entry), position.deviceId, position.seq, Date.now()).changes > 0) result.added.push(entry);
-        }
-      } else {
-        const remove = this.db.prepare('DELETE FROM entries WHERE id = ?');
-        const tomb = this.db.prepare('INSERT OR IGNORE INTO tombstones (id, device, seq, deleted_at) VALUES (?, ?, ?, ?)');
-        for (const id of payload.deletions ?? []) {
-          if (remove.run(id).changes > 0) result.deleted.push(id);
-          tomb.run(id, position.deviceId, position.seq, Date.now());
-        }
-      }
+      const result = this.applyPayload(position, payload);
       this.db.prepare('INSERT INTO frontier (device, seq, position) VALUES (?, ?, ?) ON CONFLICT (device) DO UPDATE SET seq = excluded.seq, position = excluded.position').run(position.deviceId, position.seq, batchId);
+      this.recordCopy({ id: batchId, ...position }, digest);
       this.setMeta({ batchesSinceSnapshot: this.get('batchesSinceSnapshot') + 1 });
       return result;
     });
+  }
+
+  /**
+   * Imports another authentic batch found at a position already held (a fork's other branch):
+   * its entries and deletions, as for any batch (entries are a set and deletions win, so the
+   * order does not matter and nothing is lost), without moving the frontier.
+   */
+  importCopy(position: BatchPosition, batchId: string, payload: BatchPayload, digest: Buffer): ApplyResult {
+    return this.write(() => {
+      const result = this.applyPayload(position, payload);
+      this.recordCopy({ id: batchId, ...position }, digest);
+      return result;
+    });
+  }
+
+  /** Entries whose id was deleted, or is already present, are not added. */
+  private applyPayload(position: BatchPosition, payload: BatchPayload): ApplyResult {
+    const result: ApplyResult = { added: [], deleted: [] };
+    if (position.kind === 'entries') {
+      const tombstoned = this.db.prepare('SELECT 1 FROM tombstones WHERE id = ?');
+      const insert = this.db.prepare('INSERT OR IGNORE INTO entries (id, body, device, seq, added_at) VALUES (?, ?, ?, ?, ?)');
+      for (const entry of payload.entries ?? []) {
+        if (tombstoned.get(entry.id)) continue;
+        if (insert.run(entry.id, JSON.stringify(entry), position.deviceId, position.seq, Date.now()).changes > 0) result.added.push(entry);
+      }
+    } else {
+      const remove = this.db.prepare('DELETE FROM entries WHERE id = ?');
+      const tomb = this.db.prepare('INSERT OR IGNORE INTO tombstones (id, device, seq, deleted_at) VALUES (?, ?, ?, ?)');
+      for (const id of payload.deletions ?? []) {
+        if (remove.run(id).changes > 0) result.deleted.push(id);
+        tomb.run(id, position.deviceId, position.seq, Date.now());
+      }
+    }
+    return result;
   }
 
   /**
@@ -467,6 +635,13 @@ function openDb(file: string): Database.Database {
       CREATE TABLE IF NOT EXISTS frontier (device TEXT PRIMARY KEY, seq INTEGER NOT NULL, position TEXT);
       CREATE TABLE IF NOT EXISTS stuck (device TEXT PRIMARY KEY, expected INTEGER NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, since INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS entries_pending ON entries (seq) WHERE seq IS NULL;
+      -- Copies of batches applied, sent or examined here, by id (time: when the batch was sealed; digest: of its payload, NULL if refused).
+      CREATE TABLE IF NOT EXISTS batch_copies (id TEXT PRIMARY KEY, device TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL, digest BLOB);
+      CREATE INDEX IF NOT EXISTS batch_copies_position ON batch_copies (device, seq);
+      CREATE INDEX IF NOT EXISTS batch_copies_time ON batch_copies (time);
+      CREATE TABLE IF NOT EXISTS forks (device TEXT NOT NULL, seq INTEGER NOT NULL, detected_at INTEGER NOT NULL, PRIMARY KEY (device, seq));
+      -- The newest sealed read position seen of each device (freshness.ts): a store cannot lower it later.
+      CREATE TABLE IF NOT EXISTS claims (device TEXT PRIMARY KEY, published_at INTEGER NOT NULL, frontier TEXT NOT NULL, generation INTEGER NOT NULL);
     `);
   } catch (e) {
     db.close();

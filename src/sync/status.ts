@@ -2,6 +2,8 @@
 // records and cursors), pending work, problems, and the requests used.
 import { open } from './crypto.js';
 import { countingRequests, deviceRecordContext, openCursor, serverNow, type DeviceContext, type RequestsUsed } from './device.js';
+import { checkFreshness, pendingWithheld } from './freshness.js';
+import { forkProblem, type SyncProblem } from './reader.js';
 import type { SyncBackend } from './types.js';
 
 export interface DeviceStatus {
@@ -39,11 +41,17 @@ export interface SyncStatus {
   requests: RequestsUsed;
 }
 
-/** This device, every device of the account, pending work, problems, requests used. */
+/**
+ * This device, every device of the account, pending work, problems, requests used. Problems:
+ * the devices this one is stuck on, forks of devices still registered, and what the store
+ * withholds by the published read positions (checked now, without importing anything).
+ */
 export async function deviceStatus(ctx: DeviceContext): Promise<SyncStatus> {
   const s = ctx.state;
+  let fresh: SyncProblem[] = [];
   const { result: devices, requests } = await countingRequests(ctx, async () => {
-    const listing = await ctx.backend.listDevices({ userId: ctx.keys.userId });
+    const listing = await ctx.backend.listDevices({ userId: ctx.userId });
+    fresh = (await checkFreshness(ctx, { listing, resolve: false })).problems;
     const now = serverNow(ctx);
     return listing.devices
       .filter((d) => d.record !== null)
@@ -63,7 +71,7 @@ export async function deviceStatus(ctx: DeviceContext): Promise<SyncStatus> {
   const totals = s.get('requests');
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   return {
-    userId: ctx.keys.userId,
+    userId: ctx.userId,
     deviceId: ctx.deviceId,
     deviceName: s.get('deviceName'),
     storage: s.get('storageUrl'),
@@ -76,12 +84,25 @@ export async function deviceStatus(ctx: DeviceContext): Promise<SyncStatus> {
     lastPullAt: iso(s.get('lastPullAt')),
     snapshotGeneration: s.get('snapshotGeneration'),
     clockOffsetMs: s.get('clockOffsetMs'),
-    problems: s.stuck().map(({ deviceId, expected, code, message }) => ({ deviceId, expected, code, message })),
+    problems: statusProblems(ctx, devices, fresh),
     ignoredDevices: [...s.ignoredDevices()].map(([deviceId, reason]) => ({ deviceId, reason })),
     devices,
     requestsUsed: { total: Object.values(totals).reduce((a, b) => a + b, 0), byOperation: totals },
     requests,
   };
+}
+
+/** The devices this one is stuck on, forks of devices still registered, and what is withheld (saved by the last check, or found now). */
+function statusProblems(ctx: DeviceContext, devices: DeviceStatus[], fresh: SyncProblem[]): SyncStatus['problems'] {
+  const registered = new Set(devices.map((d) => d.deviceId));
+  const out: SyncStatus['problems'] = ctx.state.stuck().map(({ deviceId, expected, code, message }) => ({ deviceId, expected, code, message }));
+  for (const f of ctx.state.forks()) {
+    if (registered.has(f.deviceId)) out.push({ deviceId: f.deviceId, expected: f.seq, code: 'Forked', message: forkProblem(f.deviceId, f.seq).message });
+  }
+  const withheld = new Map<string, SyncProblem>();
+  for (const p of [...pendingWithheld(ctx), ...fresh]) withheld.set(`${p.deviceId} ${p.message}`, p);
+  for (const p of withheld.values()) out.push({ deviceId: p.deviceId, expected: p.seq, code: p.code, message: p.message });
+  return out;
 }
 
 function readDeviceRecord(ctx: DeviceContext, deviceId: string, data: string): { name?: string; host?: string } | undefined {

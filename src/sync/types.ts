@@ -9,7 +9,8 @@ import type { RequestStats } from '../storage/index.js';
  * Contract shared by every backend:
  * - The backend only ever handles ciphertext. Entries, deletion requests, device records,
  *   cursors and snapshots arrive sealed (SealedData, base64) and leave exactly as stored; ids
- *   are random or derived (userId from the secret by HKDF, deviceId random). A backend can
+ *   are random or derived (userId from the secret and the backend's name by HKDF and HMAC,
+ *   deviceId random). A backend can
  *   lose or withhold data, never read or forge it: the client authenticates everything.
  * - Arguments and results are plain JSON (strings, numbers, arrays, records), so an HTTP
  *   backend can carry them unchanged. The optional second argument (an AbortSignal) is local.
@@ -20,7 +21,9 @@ import type { RequestStats } from '../storage/index.js';
  *   first copy listed and authenticate it against its position like any other. Only two
  *   processes writing as one device, in the same millisecond, could cause that.
  * - Delivery is at least once: queryEntries may return a batch again; the client dedupes by
- *   (deviceId, seq) and never applies a sequence number twice.
+ *   (deviceId, seq) and never applies a sequence number twice. Two different batches at one
+ *   (deviceId, seq) (a device's state directory restored or copied) are both imported and
+ *   reported as a fork.
  * - Errors are SyncErrors or the storage layer's StorageErrors (Transient is retried inside
  *   the storage adapter before it escapes).
  */
@@ -44,7 +47,8 @@ export interface SyncBackend {
 
   /**
    * The batches stored after `cursor` (or after `afterBatchId`), of every kind, from every
-   * device, except those at or below the caller's `known` sequence number for their device.
+   * device, except those at or below the caller's `known` sequence number for their device:
+   * those are listed in `held` (bytes only when the listing carried them at no cost).
    * Guarantee: a batch that is stored at any time is returned by some query that continues
    * from the cursor chain (each query's returned cursor passed to the next), or was already
    * returned; it may be returned more than once. A query that finds nothing new costs the
@@ -150,6 +154,13 @@ export interface SealedBatch extends BatchPosition {
   data: SealedData;
 }
 
+/** A listed copy at a position the caller holds: its bytes only if they came with the listing. */
+export interface HeldBatch extends BatchPosition {
+  id: string;
+  storedAt: string;
+  data?: SealedData;
+}
+
 export interface StoredBatch extends SealedBatch {
   /** The backend's name for this stored batch; ordered like the log; usable as `afterBatchId`. */
   id: string;
@@ -196,6 +207,13 @@ export interface QueryRequest extends DeviceRef {
 
 export interface QueryResult {
   batches: StoredBatch[];
+  /**
+   * The copies the listing found at positions the caller holds (seq <= known), fetched only if
+   * their bytes came with the listing (a batch carried in its key). A reader checks a copy it has
+   * not seen for a second, different batch at a position it holds (a fork), and a writer sees
+   * its own newest batch here. Absent from servers older than this field.
+   */
+  held?: HeldBatch[];
   cursor: string;
   /**
    * The caller's own recent batches as the backend saw them (its time, the backend's

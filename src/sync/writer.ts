@@ -3,8 +3,9 @@
 // times, seals and stores them, in order.
 import { performance } from 'node:perf_hooks';
 import { MAX_WRITE_DELAY_MS, nextBatchTime } from './clock.js';
-import { sealJson } from './crypto.js';
+import { payloadDigest, sealJson } from './crypto.js';
 import { deviceRef, type DeviceContext } from './device.js';
+import { continueOwnLog } from './own-log.js';
 import type { OutboxBatch } from './state.js';
 
 /** Times a slow batch is published again under a fresh time before the device stops trying. */
@@ -12,7 +13,13 @@ const REPUBLISH_ATTEMPTS = 3;
 
 /** Sends everything pending, in batches. Returns the number of batches sent. */
 export async function flush(ctx: DeviceContext): Promise<number> {
+  const p = ctx.state.pendingSummary();
+  if (p.entries + p.deletions + p.outbox === 0) return 0;
+  // Numbered in push order first (one transaction, whatever other processes of this device do),
+  // then, before the first send of this process: does the log go further than this state
+  // remembers? If so, what is numbered here is numbered again after it (own-log.ts).
   ctx.state.assignBatches(ctx.batching, ctx.clock());
+  if (!ctx.ownLogChecked) await continueOwnLog(ctx);
   let sent = 0;
   for (const batch of ctx.state.outbox()) {
     await sendBatch(ctx, batch);
@@ -35,9 +42,11 @@ export async function flushIfDue(ctx: DeviceContext): Promise<number> {
  * under a new time (readers take whichever copy they see first, and ignore the other).
  */
 async function sendBatch(ctx: DeviceContext, batch: OutboxBatch): Promise<void> {
+  const digest = payloadDigest(batch.payload);
   for (let attempt = 1; attempt <= REPUBLISH_ATTEMPTS; attempt++) {
-    const time = nextBatchTime(ctx.clock(), ctx.state.get('clockOffsetMs'), ctx.state.get('lastTime'));
-    ctx.state.setMeta({ lastTime: time });
+    // The state keeps the last time the store took; this process never reuses one it tried.
+    const { time, fromClock } = nextBatchTime(ctx.clock(), ctx.state.get('clockOffsetMs'), Math.max(ctx.state.get('lastTime'), ctx.lastAttemptTime));
+    ctx.lastAttemptTime = time;
     const position = { deviceId: ctx.deviceId, seq: batch.seq, time, kind: batch.kind };
     const data = sealJson(ctx.keys, position, batch.payload).toString('base64');
     const wallStart = Date.now();
@@ -48,10 +57,11 @@ async function sendBatch(ctx: DeviceContext, batch: OutboxBatch): Promise<void> 
         : ctx.backend.addDeletionRequest({ ...deviceRef(ctx), batch: { ...position, data } });
     if (attempt === 1) {
       const stored = await submit();
-      ctx.state.markSent(batch.seq, stored.stored[0]!.id);
+      ctx.state.markSent(batch.seq, stored.stored[0]!.id, time, digest, fromClock);
     } else {
       try {
-        await submit();
+        const stored = await submit();
+        ctx.state.markCopySent({ id: stored.stored[0]!.id, ...position }, digest, fromClock);
       } catch {
         return; // the first copy is stored; a failed extra copy changes nothing
       }

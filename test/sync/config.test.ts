@@ -1,7 +1,7 @@
 // Where the sync account lives: the config file and OFFSITE_SYNC_* variables, and the rule that
 // secrets (the S3 secret access key, the server token) never come from a file.
 import assert from 'node:assert/strict';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { isSyncError, mergeSyncConfigs, readServerToken, readSyncConfigFile, resolveSyncBackend, saveServerToken, syncConfigFromEnv } from '../../src/sync/index.js';
@@ -71,9 +71,26 @@ describe('sync configuration', () => {
     const dir = path.join(await scratchDir('token-'), 'state');
     await mkdir(dir, { mode: 0o700 });
     assert.equal(readServerToken(dir), undefined, 'none yet');
-    saveServerToken(dir, 'tok-456');
+    await saveServerToken(dir, 'tok-456');
     assert.equal(readServerToken(dir), 'tok-456', 'read back');
     assert.equal((await stat(path.join(dir, 'server-token'))).mode & 0o777, 0o600, 'owner-only');
+  });
+
+  it('never writes or reads the server token through a symlink planted at its name', async () => {
+    const root = await scratchDir('token-link-');
+    const dir = path.join(root, 'state');
+    await mkdir(dir, { mode: 0o777 });
+    // Another user, while the directory was open to everyone, linked the token's name to a file of theirs.
+    const victim = path.join(root, 'attacker-readable.txt');
+    await writeFile(victim, 'nothing yet\n', { mode: 0o644 });
+    await symlink(victim, path.join(dir, 'server-token'));
+    assert.equal(readServerToken(dir), undefined, 'a link is not read');
+    await saveServerToken(dir, 'tok-secret-789');
+    assert.equal(await readFile(victim, 'utf8'), 'nothing yet\n', 'the linked file is untouched');
+    const st = await lstat(path.join(dir, 'server-token'));
+    assert.ok(st.isFile() && !st.isSymbolicLink(), 'the link was replaced by a regular file');
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(readServerToken(dir), 'tok-secret-789');
   });
 });
 

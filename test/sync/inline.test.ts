@@ -19,8 +19,8 @@ import {
 } from '../../src/sync/bucket-keys.js';
 import { BucketBackend, isSyncError, SyncClient, type BatchPosition, type SyncEntry } from '../../src/sync/index.js';
 import { rejectsWithCode } from '../support/assert.js';
-import { createTestBucket, openTestS3 } from '../support/env.js';
-import { closeSyncServers, historyEntries, ids, initDevice, joinDevice, scratchDir, stateDir, TARGETS } from './helpers.js';
+import { createTestBucket, openTestS3, s3ChildEnv, s3Url } from '../support/env.js';
+import { closeSyncServers, historyEntries, HTTP_TOKEN, ids, initDevice, joinDevice, scratchDir, startSyncServer, stateDir, TARGETS } from './helpers.js';
 
 after(closeSyncServers); // the servers of the HTTP target
 
@@ -138,6 +138,54 @@ describe('inline batch keys', () => {
       await backend.close();
       if (raw !== storage) await raw.close();
     }
+  });
+});
+
+describe('a storage prefix that leaves no room for bytes in the key', () => {
+  it('with a 400-byte prefix on RGW, directly and behind a server, no key passes 1,024 bytes (a small batch goes in a body), and they sync', async () => {
+    const bucket = await createTestBucket('sync-long-prefix');
+    Object.assign(process.env, s3ChildEnv()); // openStorage(url) takes the AWS default chain
+    const direct = `${'q'.repeat(399)}/`;
+    const served = `${'r'.repeat(399)}/`;
+    const server = await startSyncServer(s3Url(bucket, served));
+    process.env.OFFSITE_SYNC_TOKEN = HTTP_TOKEN;
+    const raw = openTestS3(bucket);
+    const keysUnder = async (prefix: string) => {
+      const keys: string[] = [];
+      for await (const item of raw.list({ prefix })) if (item.type === 'object') keys.push(item.key);
+      return keys;
+    };
+    const longest = (keys: string[]) => Math.max(...keys.map((k) => Buffer.byteLength(k)));
+    for (const [url, prefix] of [
+      [s3Url(bucket, direct), direct],
+      [server, served],
+    ] as const) {
+      assert.equal(Buffer.byteLength(prefix), 400);
+      const { client: a, secret } = await initDevice(url);
+      const b = await joinDevice(url, secret);
+      for (let i = 0; i < 3; i++) await a.push(historyEntries('a', 1, i)); // a command per batch
+      const got = await b.pull();
+      assert.deepEqual(got.problems, []);
+      assert.deepEqual(ids(got.entries), ids(historyEntries('a', 3)), `${url.slice(0, 40)}: every batch arrives`);
+      const keys = await keysUnder(prefix);
+      assert.equal(keys.filter((k) => k.includes('/log/')).length, 3, 'three batches');
+      assert.ok(longest(keys) <= 1024, `the longest key is ${longest(keys)} bytes`);
+      await Promise.all([a.close(), b.close()]);
+    }
+    // The largest batch that travels in a key, under the long prefix: stored as a body instead.
+    const backend = new BucketBackend(openTestS3(bucket, { prefix: direct }));
+    const userId = randomBytes(16).toString('hex');
+    const deviceId = randomBytes(16).toString('hex');
+    const data = randomBytes(INLINE_MAX_BYTES).toString('base64');
+    await backend.submitEntries({ userId, deviceId, batches: [{ deviceId, seq: 1, time: Date.now(), kind: 'entries', data }] });
+    const log = await keysUnder(`${direct}users/${userId}/log/`);
+    assert.equal(log.length, 1);
+    assert.ok(!log[0]!.includes('/i/'), `a body, not bytes in the key: ${log[0]!.slice(0, 480)}…`);
+    assert.ok(Buffer.byteLength(log[0]!) <= 1024, `${Buffer.byteLength(log[0]!)} bytes`);
+    const back = await backend.queryEntries({ userId, deviceId: 'a0a0a0a0a0a0a0a0', known: {} });
+    assert.equal(back.batches[0]?.data, data, 'read back as written');
+    await backend.close();
+    await raw.close();
   });
 });
 

@@ -237,14 +237,17 @@ for (const target of TARGETS) {
         r = await b.pull();
         assert.deepEqual(r.problems.map((p) => [p.code, p.seq]), [['Replayed', 4]], 'a replay');
         assert.equal(r.entries.length, 0, 'nothing imported');
-        // Batch 1 replayed onto a position b already holds: never even opened, nothing changes.
+        // Batch 1 replayed onto a position b already holds (a fresh time): opened as a copy b has
+        // not seen, refused as a replay, and nothing changes.
         await placeBatch(storage, a.userId, batchId({ deviceId: a.deviceId, seq: 1, time: Date.now() + 5, kind: 'entries' }), original.get(1)!, form);
         // The real batch 4 arrives beside the replayed copy and is the one applied.
         await a.push(entries(5, 15));
         r = await b.pull();
-        assert.deepEqual(r.problems.map((p) => p.code), ['Replayed'], 'the replayed copy is refused once more');
+        assert.deepEqual(r.problems.map((p) => [p.code, p.seq]).sort(), [['Replayed', 1], ['Replayed', 4]], 'both replayed copies are refused');
         assert.deepEqual(ids(r.entries), ids(entries(5, 15)), 'the real batch 4 is imported');
         assert.deepEqual(ids(b.entries()), ids(entries(20)), 'everything, once');
+        r = await b.pull();
+        assert.deepEqual(r.problems, [], 'a refused copy at a held position is reported once');
         await Promise.all([a.close(), b.close(), storage.close()]);
       });
     }
@@ -382,7 +385,7 @@ for (const target of TARGETS) {
       const late = 'a0a0a0a0a0a0a0a0';
       const put = async (seq: number, time: number, entries: SyncEntry[]) => {
         const position = { deviceId: late, seq, time, kind: 'entries' as const };
-        await backend.submitEntries({ userId: keys.userId, deviceId: late, batches: [{ ...position, data: seal(keys, position, { entries }).toString('base64') }] });
+        await backend.submitEntries({ userId: a.userId, deviceId: late, batches: [{ ...position, data: seal(keys, position, { entries }).toString('base64') }] });
       };
       await put(1, Date.now() - 600_000, historyEntries('late', 3));
       assert.equal((await b.pull()).entries.length, 0, 'below the cursor: not listed');
@@ -394,7 +397,7 @@ for (const target of TARGETS) {
       // A late batch with no later batch to show a gap: compaction sweeps the whole log first.
       const quiet = 'b0b0b0b0b0b0b0b0';
       const position = { deviceId: quiet, seq: 1, time: Date.now() - 600_000, kind: 'entries' as const };
-      await backend.submitEntries({ userId: keys.userId, deviceId: quiet, batches: [{ ...position, data: seal(keys, position, { entries: historyEntries('quiet', 2) }).toString('base64') }] });
+      await backend.submitEntries({ userId: a.userId, deviceId: quiet, batches: [{ ...position, data: seal(keys, position, { entries: historyEntries('quiet', 2) }).toString('base64') }] });
       assert.equal((await b.pull()).entries.length, 0, 'below the cursor, and nothing after it');
       assert.ok((await b.compact()).compacted, 'compacted');
       assert.ok(ids(b.entries()).includes('quiet-1'), 'the compactor found it');

@@ -133,8 +133,13 @@ ciphertext. See docs/sync.md.`,
       const { SyncClient } = await syncLib();
       const r = await SyncClient.join(secret, await clientOptions(g));
       await r.client.close();
-      if (g.json) printJson({ deviceId: r.client.deviceId, entries: r.entries, seconds: r.seconds, requests: r.requests, stateDir: r.client.stateDir });
-      else printLine(`joined as device ${r.client.deviceId}: ${r.entries} entries in ${r.seconds.toFixed(2)} s, ${requestsText(r.requests)}`);
+      if (g.json) printJson({ deviceId: r.client.deviceId, entries: r.entries, seconds: r.seconds, problems: r.problems, requests: r.requests, stateDir: r.client.stateDir });
+      else {
+        printLine(`joined as device ${r.client.deviceId}: ${r.entries} entries in ${r.seconds.toFixed(2)} s, ${requestsText(r.requests)}`);
+        for (const p of r.problems) note(`${p.code}: ${p.message}`);
+      }
+      // Joined, but from data the store withheld or damaged: as for pull, a script must notice.
+      if (r.problems.length > 0) process.exitCode = EXIT.corrupted;
     });
 
   group
@@ -162,7 +167,7 @@ ciphertext. See docs/sync.md.`,
         note(`${r.entries.length} new, ${r.deleted.length} deleted; ${requestsText(r.requests)}`);
         for (const p of r.problems) note(`${p.code}: ${p.message}`);
       }
-      // Refused batches are data a bucket owner changed (or lost): a script must notice.
+      // Refused, forked or withheld batches: data a bucket owner changed, lost or holds back, or a device copied: a script must notice.
       if (r.problems.length > 0) process.exitCode = EXIT.corrupted;
     });
 
