@@ -42,8 +42,8 @@ export interface IntegrityDetails {
   actualSha256: string | undefined;
   /** SHA-256 of the gzip bytes recorded at snapshot time (undefined if not recorded). */
   expectedStoredSha256: string | undefined;
-  /** SHA-256 of the bytes actually downloaded. */
-  actualStoredSha256: string;
+  /** SHA-256 of the bytes actually downloaded; undefined when they were refused unread. */
+  actualStoredSha256: string | undefined;
   /** What failed, in words: "SHA-256 mismatch", "not valid gzip: ...", ... */
   reason: string;
 }
@@ -56,7 +56,7 @@ export class SnapshotIntegrityError extends SnapshotError {
   readonly expectedSha256: string;
   readonly actualSha256: string | undefined;
   readonly expectedStoredSha256: string | undefined;
-  readonly actualStoredSha256: string;
+  readonly actualStoredSha256: string | undefined;
   readonly reason: string;
 
   constructor(d: IntegrityDetails, cause?: unknown) {
@@ -64,7 +64,7 @@ export class SnapshotIntegrityError extends SnapshotError {
       'SnapshotCorrupted',
       `snapshot "${d.key}" (${d.storageUrl} ${d.objectKey}) is corrupted: ${d.reason}; ` +
         `expected sha256 ${d.expectedSha256}, got ${d.actualSha256 ?? '(undecodable)'}` +
-        ` (stored gzip bytes: expected ${d.expectedStoredSha256 ?? '(not recorded)'}, got ${d.actualStoredSha256}). ` +
+        ` (stored gzip bytes: expected ${d.expectedStoredSha256 ?? '(not recorded)'}, got ${d.actualStoredSha256 ?? '(not downloaded)'}). ` +
         'Restore an older snapshot or write a new one.',
       { key: d.key, cause },
     );

@@ -3,14 +3,16 @@
  * with everything else in the object's user metadata (x-amz-meta-*), so `aws s3 cp ... - | gunzip`
  * gives back the JSON and a HEAD gives back the metadata.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { createGunzip, gzip as gzipCallback } from 'node:zlib';
+import { gunzip as gunzipCallback, gzip as gzipCallback, type ZlibOptions } from 'node:zlib';
 import type { ObjectInfo } from '../storage/index.js';
 import { SnapshotError, type SnapshotErrorCode } from './errors.js';
 import type { SnapshotMetadata, SnapshotOptions } from './types.js';
 
 const gzip = promisify(gzipCallback);
+const gunzip = promisify(gunzipCallback) as (data: Buffer, opts: ZlibOptions) => Promise<Buffer>;
 
 export const FORMAT_VERSION = 1;
 export const OBJECT_SUFFIX = '.json.gz';
@@ -92,6 +94,9 @@ export async function encodeValue(key: string, value: unknown): Promise<EncodedS
   // JSON.stringify returns undefined for undefined, functions and symbols: nothing to restore.
   if (text === undefined) throw new SnapshotError('NotSerializable', `snapshot "${key}": a ${typeof value} has no JSON form; snapshot an object, array, string, number, boolean or null`, { key });
   const json = Buffer.from(text, 'utf8');
+  if (json.length > MAX_SNAPSHOT_JSON_BYTES) {
+    throw new SnapshotError('NotSerializable', `snapshot "${key}": its JSON is ${json.length} bytes, more than restore() could read back (${MAX_SNAPSHOT_JSON_BYTES}); split the state into several snapshots`, { key });
+  }
   const stored = await gzip(json);
   return { json, stored, sha256: sha256Hex(json), storedSha256: sha256Hex(stored) };
 }
@@ -101,51 +106,65 @@ export type DecodeResult =
   | { ok: false; reason: string; size: number | undefined; sha256: string | undefined; storedSha256: string; cause?: unknown };
 
 /**
- * Gunzips, hashes and parses stored bytes, checking them against the recorded metadata. The JSON
- * hash is the authority: it covers exactly what restore() returns.
+ * The longest JSON text restore() can give back: JSON.parse needs it as one string, and V8's
+ * strings stop here (about 512 MiB on 64-bit Node 20). snapshot() writes nothing longer, so a
+ * recorded size above it is a lie, refused before anything is downloaded.
  */
-export async function decodeStored(stored: Buffer, recorded: RecordedSnapshot): Promise<DecodeResult> {
-  const storedSha256 = sha256Hex(stored);
-  let out: GunzipResult;
-  try {
-    out = await gunzipHashing(stored, recorded.size);
-  } catch (e) {
-    return { ok: false, reason: `not valid gzip (${(e as Error).message})`, size: undefined, sha256: undefined, storedSha256, cause: e };
-  }
-  const { sha256, size, kept } = out;
-  if (sha256 !== recorded.sha256 || kept === undefined) {
-    return { ok: false, reason: `SHA-256 mismatch (${size} bytes decompressed, ${recorded.size} recorded)`, size, sha256, storedSha256 };
-  }
-  try {
-    return { ok: true, value: JSON.parse(kept.toString('utf8')), size, sha256, storedSha256 };
-  } catch (e) {
-    return { ok: false, reason: `not valid JSON (${(e as Error).message})`, size, sha256, storedSha256, cause: e };
-  }
-}
+export const MAX_SNAPSHOT_JSON_BYTES = bufferConstants.MAX_STRING_LENGTH;
 
-interface GunzipResult {
-  sha256: string;
-  size: number;
-  /** The decompressed bytes, or undefined once they exceeded `keepAtMost`. */
-  kept: Buffer | undefined;
+/** The largest gzip of `size` bytes: deflate's stored blocks, plus room for header fields. */
+function maxGzipBytes(size: number): number {
+  return size + Math.ceil(size / 1024) + 1024;
 }
 
 /**
- * Hashes all of the output but keeps at most the recorded size: a corrupted (or hostile) object
- * that inflates far beyond it still gets an actual hash to report, without holding it in memory.
+ * Whether a stored object of `storedBytes` can be the snapshot the metadata records, decided
+ * before it is downloaded: a reason to refuse it, or undefined. A hostile object (a gzip bomb)
+ * is then never read, let alone inflated.
  */
-async function gunzipHashing(stored: Buffer, keepAtMost: number): Promise<GunzipResult> {
-  const hash = createHash('sha256');
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const gunzip = createGunzip();
-  gunzip.end(stored);
-  for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
-    if (size <= keepAtMost) chunks.push(chunk);
+export function refuseStoredSize(storedBytes: number, recorded: RecordedSnapshot): string | undefined {
+  if (recorded.size > MAX_SNAPSHOT_JSON_BYTES) {
+    return `its metadata records ${recorded.size} bytes of JSON, more than restore() can hold (${MAX_SNAPSHOT_JSON_BYTES}, the longest string Node has)`;
   }
-  return { sha256: hash.digest('hex'), size, kept: size <= keepAtMost ? Buffer.concat(chunks) : undefined };
+  if (recorded.storedSize !== undefined) {
+    return storedBytes === recorded.storedSize ? undefined : `the stored object is ${storedBytes} bytes, ${recorded.storedSize} recorded`;
+  }
+  const most = maxGzipBytes(recorded.size);
+  return storedBytes <= most ? undefined : `the stored object is ${storedBytes} bytes, more than a gzip of ${recorded.size} bytes can be (${most})`;
+}
+
+/**
+ * Checks stored bytes against the recorded metadata, cheapest first: the SHA-256 of the stored
+ * gzip (when recorded), then a gunzip that stops as soon as it passes the recorded JSON size,
+ * then the SHA-256 of the JSON (the authority: it covers exactly what restore() returns), then
+ * JSON.parse. `inflateMismatched`: still inflate (bounded) when the stored hash differs, so
+ * verify can report the JSON hash it finds; restore does not.
+ */
+export async function decodeStored(stored: Buffer, recorded: RecordedSnapshot, opts: { inflateMismatched?: boolean } = {}): Promise<DecodeResult> {
+  const storedSha256 = sha256Hex(stored);
+  const storedMismatch = recorded.storedSha256 !== undefined && storedSha256 !== recorded.storedSha256;
+  if (storedMismatch && !opts.inflateMismatched) {
+    return { ok: false, reason: 'SHA-256 mismatch of the stored gzip bytes', size: undefined, sha256: undefined, storedSha256 };
+  }
+  let json: Buffer;
+  try {
+    // maxOutputLength makes zlib stop (and fail) at the first byte past the recorded size.
+    json = await gunzip(stored, { maxOutputLength: Math.max(1, recorded.size) });
+  } catch (e) {
+    const tooLarge = (e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
+    const reason = tooLarge ? `it inflates to more than the recorded ${recorded.size} bytes` : `not valid gzip (${(e as Error).message})`;
+    return { ok: false, reason: storedMismatch ? `SHA-256 mismatch of the stored gzip bytes, and ${reason}` : reason, size: undefined, sha256: undefined, storedSha256, cause: e };
+  }
+  const sha256 = sha256Hex(json);
+  if (storedMismatch || sha256 !== recorded.sha256 || json.length !== recorded.size) {
+    const what = storedMismatch ? 'SHA-256 mismatch of the stored gzip bytes' : 'SHA-256 mismatch';
+    return { ok: false, reason: `${what} (${json.length} bytes decompressed, ${recorded.size} recorded)`, size: json.length, sha256, storedSha256 };
+  }
+  try {
+    return { ok: true, value: JSON.parse(json.toString('utf8')), size: json.length, sha256, storedSha256 };
+  } catch (e) {
+    return { ok: false, reason: `not valid JSON (${(e as Error).message})`, size: json.length, sha256, storedSha256, cause: e };
+  }
 }
 
 export function sha256Hex(data: Uint8Array): string {

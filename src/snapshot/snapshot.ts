@@ -4,7 +4,9 @@
  * whole (they are in memory anyway); each snapshot is one object, so a write is atomic on every
  * store: a reader sees the previous snapshot or the new one, never a mix.
  */
-import { isStorageError, type ObjectInfo, type Storage } from '../storage/index.js';
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { isStorageError, type GetResult, type ObjectInfo, type Storage } from '../storage/index.js';
 import { SnapshotError, SnapshotIntegrityError, SnapshotNotFoundError } from './errors.js';
 import {
   assertSnapshotKey,
@@ -15,7 +17,7 @@ import {
   encodeValue,
   objectKeyFor,
   parseUserMetadata,
-  sha256Hex,
+  refuseStoredSize,
   snapshotKeyOf,
   toSnapshotMetadata,
   type DecodeResult,
@@ -57,9 +59,22 @@ export async function snapshot(value: unknown, key: string, opts: SnapshotOption
 export async function restore<T = unknown>(key: string, opts: SnapshotCallOptions = {}): Promise<T> {
   assertSnapshotKey(key);
   return withSnapshotStorage(opts, async (storage) => {
-    const { info, stored } = await download(storage, key, opts);
-    const recorded = parseUserMetadata(key, storage.url, info);
-    const decoded = await decodeStored(stored, recorded);
+    const got = await openObject(storage, key, opts);
+    let recorded: RecordedSnapshot;
+    try {
+      recorded = parseUserMetadata(key, storage.url, got.info);
+    } catch (e) {
+      got.body.destroy();
+      throw e;
+    }
+    // The size first, from the response headers: a hostile object is refused unread.
+    const refused = refuseStoredSize(got.info.size, recorded);
+    if (refused !== undefined) {
+      got.body.destroy();
+      throw integrityError(key, storage.url, recorded, { reason: refused, sha256: undefined, storedSha256: undefined });
+    }
+    const stored = await readAtMost(got.body, got.info.size);
+    const decoded = stored ? await decodeStored(stored, recorded) : overflowed(got.info.size);
     if (!decoded.ok) throw integrityError(key, storage.url, recorded, decoded);
     return decoded.value as T;
   });
@@ -73,18 +88,29 @@ export async function restore<T = unknown>(key: string, opts: SnapshotCallOption
 export async function verifySnapshot(key: string, opts: SnapshotCallOptions = {}): Promise<SnapshotVerification> {
   assertSnapshotKey(key);
   return withSnapshotStorage(opts, async (storage) => {
-    const { info, stored } = await download(storage, key, opts);
-    const base = { key, objectKey: objectKeyFor(key), storedSize: stored.length };
+    const got = await openObject(storage, key, opts);
+    const base = { key, objectKey: objectKeyFor(key), storedSize: got.info.size };
     let recorded: RecordedSnapshot;
     try {
-      recorded = parseUserMetadata(key, storage.url, info);
+      recorded = parseUserMetadata(key, storage.url, got.info);
     } catch (e) {
       // A newer format is not corruption: the caller needs a newer Offsite, not a new snapshot.
-      if (!(e instanceof SnapshotError) || e.code !== 'NotASnapshot') throw e;
-      const actualStoredSha256 = sha256Hex(stored);
+      if (!(e instanceof SnapshotError) || e.code !== 'NotASnapshot') {
+        got.body.destroy();
+        throw e;
+      }
+      const actualStoredSha256 = await sha256OfStream(got.body);
       return { ...base, ok: false, expectedSha256: undefined, actualSha256: undefined, expectedStoredSha256: undefined, actualStoredSha256, size: undefined, error: e.message };
     }
-    const decoded = await decodeStored(stored, recorded);
+    const refused = refuseStoredSize(got.info.size, recorded);
+    if (refused !== undefined) {
+      // Hashed as it streams past, never held or inflated: verify reports what is stored.
+      const actualStoredSha256 = await sha256OfStream(got.body);
+      const error = integrityError(key, storage.url, recorded, { reason: refused, sha256: undefined, storedSha256: actualStoredSha256 }).message;
+      return { ...base, ok: false, expectedSha256: recorded.sha256, actualSha256: undefined, expectedStoredSha256: recorded.storedSha256, actualStoredSha256, size: undefined, error };
+    }
+    const stored = await readAtMost(got.body, got.info.size);
+    const decoded = stored ? await decodeStored(stored, recorded, { inflateMismatched: true }) : overflowed(got.info.size);
     return {
       ...base,
       ok: decoded.ok,
@@ -174,24 +200,55 @@ async function headSnapshot(storage: Storage, key: string, opts: SnapshotCallOpt
   }
 }
 
-/** One GET: the stored bytes and the metadata of that same object version. */
-async function download(storage: Storage, key: string, opts: SnapshotCallOptions): Promise<{ info: ObjectInfo; stored: Buffer }> {
-  let got;
+/** One GET: the body and the metadata of that same object version (not read yet). */
+async function openObject(storage: Storage, key: string, opts: SnapshotCallOptions): Promise<GetResult> {
   try {
-    got = await storage.get(objectKeyFor(key), signalOf(opts));
+    return await storage.get(objectKeyFor(key), signalOf(opts));
   } catch (e) {
     throw notFound(e, storage, key);
   }
+}
+
+/** The whole body if it holds at most `limit` bytes; undefined (and the rest unread) if more. */
+async function readAtMost(body: Readable, limit: number): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
-  for await (const chunk of got.body as AsyncIterable<Buffer | string>) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return { info: got.info, stored: Buffer.concat(chunks) };
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer | string>) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += b.length;
+    if (size > limit) {
+      body.destroy();
+      return undefined;
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** The body went on past its announced size (never seen from a conforming store). */
+function overflowed(size: number): Extract<DecodeResult, { ok: false }> {
+  return { ok: false, reason: `the stored object holds more than the ${size} bytes announced`, size: undefined, sha256: undefined, storedSha256: '(not read in full)' };
+}
+
+async function sha256OfStream(body: Readable): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of body as AsyncIterable<Buffer | string>) hash.update(chunk);
+  return hash.digest('hex');
 }
 
 function notFound(e: unknown, storage: Storage, key: string): unknown {
   return isStorageError(e, 'NotFound') ? new SnapshotNotFoundError(key, objectKeyFor(key), storage.url, e) : e;
 }
 
-function integrityError(key: string, storageUrl: string, recorded: RecordedSnapshot, decoded: Extract<DecodeResult, { ok: false }>): SnapshotIntegrityError {
+/** What failed; storedSha256 undefined when the object was refused before it was downloaded. */
+interface Failure {
+  reason: string;
+  sha256: string | undefined;
+  storedSha256: string | undefined;
+  cause?: unknown;
+}
+
+function integrityError(key: string, storageUrl: string, recorded: RecordedSnapshot, decoded: Failure): SnapshotIntegrityError {
   return new SnapshotIntegrityError(
     {
       key,

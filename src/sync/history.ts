@@ -1,23 +1,21 @@
 // The shell-history worked example of sync: a hook in ~/.bashrc or ~/.zshrc records each command
 // (the command line as the shell saved it, cwd, exit code, start and end time, host) as one sync
-// entry, pushed at once from a detached background process, and `search` finds commands from
-// every device in the local state. The CLI (src/cli/commands/sync-history.ts) only parses and
-// prints; everything else is here.
-//
-// The hook never runs the recorder in the foreground: the prompt waits only for one fork (bash:
-// two), never for Node, SQLite or the network. The command line goes to the recorder as one argv
-// element after `--`, so no quoting, newline or byte of it is ever interpreted by a shell again.
+// entry, and `search` finds commands from every device in the local state. The hook itself is
+// history-hook.ts (it spools each command in the shell, with builtins only), the pusher that
+// sends the spool is history-spool.ts; entries, search and the rc file are here. The CLI
+// (src/cli/commands/sync-history.ts) only parses and prints.
 import { randomBytes } from 'node:crypto';
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
 import path from 'node:path';
 import type { SyncClient } from './client.js';
 import { SyncError } from './errors.js';
+import { hookScript, type HistoryShell, type HookOptions } from './history-hook.js';
 import { SyncState } from './state.js';
 import type { SyncEntry } from './types.js';
 
-export const HISTORY_SHELLS = ['bash', 'zsh'] as const;
-export type HistoryShell = (typeof HISTORY_SHELLS)[number];
+export const HISTORY_SHELLS = ['bash', 'zsh'] as const satisfies readonly HistoryShell[];
+export { shellQuote, type HistoryShell, type HookOptions } from './history-hook.js';
 
 /** One recorded command: the fields of a shell-history sync entry. */
 export interface HistoryEntry extends SyncEntry {
@@ -147,137 +145,9 @@ export function defaultRcFile(shell: HistoryShell, env: NodeJS.ProcessEnv = proc
   return shell === 'bash' ? path.join(home, '.bashrc') : path.join(env.ZDOTDIR || home, '.zshrc');
 }
 
-/** A word for a POSIX shell: single-quoted, with ' as '\''. */
-export function shellQuote(word: string): string {
-  return `'${word.replaceAll("'", "'\\''")}'`;
-}
-
-export interface HookOptions {
-  /** How to run offsite: absolute paths, e.g. [process.execPath, the bin script]. */
-  offsite: readonly string[];
-  /** The sync state directory to pass as --dir, if not the default. */
-  stateDir?: string;
-}
-
-/** The recorder's argv prefix: the hook appends --start … -- COMMAND. */
-function recorderWords(opts: HookOptions): string {
-  for (const w of opts.offsite) if (!path.isAbsolute(w)) throw new SyncError('InvalidEntry', `the hook must run offsite by an absolute path, not "${w}"`);
-  const words = [...opts.offsite, 'sync', ...(opts.stateDir === undefined ? [] : ['--dir', path.resolve(opts.stateDir)]), 'history', 'record'];
-  return words.map(shellQuote).join(' ');
-}
-
-/**
- * bash (4.4 or later): the DEBUG trap notes the start time and directory of the first command
- * after a prompt; PROMPT_COMMAND, which runs before the next prompt, takes $? first, and if bash
- * saved a new history line (HISTCMD moved: no empty lines, no `HISTCONTROL=ignorespace` lines),
- * hands that line to the recorder in a detached background process. The user's PROMPT_COMMAND
- * and DEBUG trap keep running, and see the same $? as without the hook.
- */
-function bashHook(opts: HookOptions): string {
-  return `# Added by "offsite sync history install --shell bash"; remove it with
-# "offsite sync history uninstall --shell bash". It records each command (as saved in
-# the history), its directory, exit code and times, in the background. Keep it last in
-# this file. See docs/sync-history.md.
-if [[ $- == *i* ]] && (( BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] >= 404 )); then
-  __offsite_history_recorder=(${recorderWords(opts)})
-  __offsite_history_now() {
-    __offsite_history_t=\${EPOCHREALTIME:-}
-    [[ -n $__offsite_history_t ]] || printf -v __offsite_history_t '%(%s)T' -1
-  }
-  __offsite_history_debug() {
-    local s=$?
-    if [[ -n \${__offsite_history_armed:-} && -z \${COMP_LINE:-} && -z \${READLINE_LINE:-} && \${BASH_COMMAND:-} != __offsite_history_* ]]; then
-      __offsite_history_armed=
-      __offsite_history_now
-      __offsite_history_start=$__offsite_history_t
-      __offsite_history_cwd=$PWD
-    fi
-    return $s
-  }
-  __offsite_history_precmd() {
-    local s=$?
-    __offsite_history_now
-    if [[ -n \${__offsite_history_start:-} && \${HISTCMD:-} != "\${__offsite_history_histcmd:-}" ]]; then
-      (
-        trap '' HUP
-        {
-          unset HISTTIMEFORMAT
-          c=$(builtin history 1)
-          exec "\${__offsite_history_recorder[@]}" --start "@$__offsite_history_start" --end "@$__offsite_history_t" --exit "$s" --cwd "$__offsite_history_cwd" --shell bash -- "\${c#*[0-9][* ] }"
-        } </dev/null >/dev/null 2>&1 &
-      )
-    fi
-    __offsite_history_start=
-    return $s
-  }
-  __offsite_history_arm() {
-    local s=$?
-    __offsite_history_histcmd=\${HISTCMD:-}
-    __offsite_history_armed=1
-    return $s
-  }
-  if [[ "\${PROMPT_COMMAND[*]:-}" != *__offsite_history_precmd* ]]; then
-    if [[ "$(declare -p PROMPT_COMMAND 2>/dev/null)" == "declare -a"* ]]; then
-      PROMPT_COMMAND=(__offsite_history_precmd "\${PROMPT_COMMAND[@]}" __offsite_history_arm)
-    else
-      __offsite_history_nl=$'\\n'
-      PROMPT_COMMAND="__offsite_history_precmd\${__offsite_history_nl}\${PROMPT_COMMAND:+\${PROMPT_COMMAND}\${__offsite_history_nl}}__offsite_history_arm"
-      unset __offsite_history_nl
-    fi
-  fi
-  __offsite_history_trap=$(trap -p DEBUG)
-  if [[ $__offsite_history_trap != *__offsite_history_debug* ]]; then
-    __offsite_history_trap=\${__offsite_history_trap#"trap -- '"}
-    __offsite_history_trap=\${__offsite_history_trap%"' DEBUG"}
-    __offsite_history_trap=\${__offsite_history_trap//"'\\''"/"'"}
-    trap -- "__offsite_history_debug"$'\\n'"\${__offsite_history_trap:-:}" DEBUG
-  fi
-  unset __offsite_history_trap
-fi
-`;
-}
-
-/**
- * zsh: preexec gets the command line as typed ($1) and notes it with the start time and
- * directory; precmd takes $? first and hands everything to the recorder, disowned (&!). With
- * HIST_IGNORE_SPACE, a line starting with a space is not recorded either.
- */
-function zshHook(opts: HookOptions): string {
-  return `# Added by "offsite sync history install --shell zsh"; remove it with
-# "offsite sync history uninstall --shell zsh". It records each command as typed, its
-# directory, exit code and times, in the background. See docs/sync-history.md.
-if [[ -o interactive ]]; then
-  typeset -ga __offsite_history_recorder
-  __offsite_history_recorder=(${recorderWords(opts)})
-  zmodload zsh/datetime 2>/dev/null
-  __offsite_history_preexec() {
-    local ignore_space=0
-    [[ -o hist_ignore_space ]] && ignore_space=1
-    emulate -L zsh
-    typeset -g __offsite_history_line=\${1:-$3} __offsite_history_start=$EPOCHREALTIME __offsite_history_cwd=$PWD
-    if (( ignore_space )) && [[ $__offsite_history_line == ' '* ]]; then __offsite_history_start=; fi
-  }
-  __offsite_history_precmd() {
-    local -i s=$?
-    emulate -L zsh
-    local e=$EPOCHREALTIME
-    if [[ -n $__offsite_history_start && -n $__offsite_history_line ]]; then
-      ( trap '' HUP; exec "\${__offsite_history_recorder[@]}" --start "@$__offsite_history_start" --end "@$e" --exit "$s" --cwd "$__offsite_history_cwd" --shell zsh -- "$__offsite_history_line" ) </dev/null >/dev/null 2>&1 &!
-    fi
-    typeset -g __offsite_history_start=
-    return $s
-  }
-  autoload -Uz add-zsh-hook
-  add-zsh-hook preexec __offsite_history_preexec
-  add-zsh-hook precmd __offsite_history_precmd
-fi
-`;
-}
-
 /** The whole block for the rc file, markers included. */
 export function hookBlock(shell: HistoryShell, opts: HookOptions): string {
-  const body = shell === 'bash' ? bashHook(opts) : zshHook(opts);
-  return `${HISTORY_BEGIN}\n${body}${HISTORY_END}\n`;
+  return `${HISTORY_BEGIN}\n${hookScript(shell, opts)}${HISTORY_END}\n`;
 }
 
 interface BlockSpan {

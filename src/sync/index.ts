@@ -108,6 +108,8 @@ export {
   type HookOptions,
   type InstallResult,
 } from './history.js';
+export { flushHistorySpool, historySpoolDir, parseSpoolLine, type FlushSpoolOptions, type FlushSpoolResult } from './history-spool.js';
+export { HISTORY_SPOOL_DIR, HOOK_QUIET_MS } from './history-hook.js';
 export {
   SYNC_ENV,
   readSyncConfigFile,

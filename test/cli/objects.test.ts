@@ -2,7 +2,7 @@
 // the test RGW: content checked by SHA-256, errors checked for one clear line and the exit code.
 import assert from 'node:assert/strict';
 import { createWriteStream } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { describe, it, before } from 'node:test';
@@ -92,6 +92,64 @@ describe('offsite objects on a local directory bucket', () => {
       assert.match(r.stderr, /s3:\/\/my-bucket/, 'shows an example');
       assert.ok(!r.stderr.includes('secret'), 'a secret in a URL is not echoed');
     }
+  });
+
+  it('links planted in the bucket: cat and put refuse them (exit 4), ls does not list them', async () => {
+    const base = await tempDir('offsite-cli-links-');
+    const outside = path.join(base, 'outside');
+    await mkdir(outside);
+    const secretFile = path.join(outside, 'secret.txt');
+    const secret = 'export DB_PASSWORD=hunter2-s3cret\n';
+    await writeFile(secretFile, secret);
+    assert.equal((await runCli(['put', '-', './bucket/real.txt'], { cwd: base, input: 'real' })).code, 0);
+    await symlink(secretFile, path.join(base, 'bucket/link.txt'));
+    await symlink(outside, path.join(base, 'bucket/dirlink'));
+
+    const cat = await runCli(['cat', './bucket/link.txt'], { cwd: base });
+    assert.equal(cat.code, 4, cat.stderr);
+    assert.equal(cat.stdout, '', 'nothing of the file outside is printed');
+    assertOneLineError(cat.stderr);
+    assert.match(cat.stderr, /"link\.txt" inside the bucket directory is a symbolic link/);
+    const catThrough = await runCli(['cat', './bucket/dirlink/secret.txt'], { cwd: base });
+    assert.equal(catThrough.code, 4, catThrough.stderr);
+    assert.ok(!catThrough.stdout.includes('hunter2'), 'nothing of the file outside is printed');
+
+    const put = await runCli(['put', '-', './bucket/dirlink/secret.txt'], { cwd: base, input: 'overwritten' });
+    assert.equal(put.code, 4, put.stderr);
+    assertOneLineError(put.stderr);
+    assert.match(put.stderr, /"dirlink" inside the bucket directory is a symbolic link/);
+    const putDeeper = await runCli(['put', '-', './bucket/dirlink/new/planted.txt'], { cwd: base, input: 'planted' });
+    assert.equal(putDeeper.code, 4, putDeeper.stderr);
+    assert.equal(sha256(await readFile(secretFile)), sha256(secret), 'the file outside is unchanged');
+    assert.deepEqual(await readdir(outside), ['secret.txt'], 'nothing was created outside');
+
+    const ls = await runCli(['--json', 'ls', '-r', './bucket'], { cwd: base });
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.deepEqual((JSON.parse(ls.stdout) as Array<{ key: string }>).map((e) => e.key), ['real.txt'], 'links are not listed');
+  });
+
+  it('under umask 000, put makes the bucket private: files 0600, directories 0700', async () => {
+    const base = await tempDir('offsite-cli-umask-');
+    const saved = process.umask(0);
+    let put;
+    try {
+      put = await runCli(['put', '-', './bucket/deep/dir/object.txt'], { cwd: base, input: 'private' });
+    } finally {
+      process.umask(saved);
+    }
+    assert.equal(put.code, 0, put.stderr);
+    const found: string[] = [];
+    const walk = async (d: string): Promise<void> => {
+      for (const name of await readdir(d)) {
+        const p = path.join(d, name);
+        const st = await lstat(p);
+        found.push(`${path.relative(base, p)} ${(st.mode & 0o777).toString(8)}`);
+        if (st.isDirectory()) await walk(p);
+      }
+    };
+    await walk(base);
+    assert.ok(found.includes('bucket/deep/dir/object.txt 600'), found.join('\n'));
+    assert.deepEqual(found.filter((f) => !/ (600|700)$/.test(f)), [], `nothing readable by others:\n${found.join('\n')}`);
   });
 
   it('--help explains commands and exit codes', async () => {

@@ -1,82 +1,26 @@
 // The shell-history worked example, end to end with real shells: `offsite sync history install`
 // puts the hook into a temp rc file, an interactive bash (and zsh) reads commands from stdin
 // (which runs PROMPT_COMMAND, the DEBUG trap, preexec and precmd as at a terminal), the hook's
-// background recorders push each command, and a second device finds them with
+// spool and its background pusher send each command, and a second device finds them with
 // `offsite sync history search`. Plus the rc-file handling and the library's search.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { historyEntry, hookBlock, installHook, parseHistoryTime, searchHistory, SyncClient, uninstallHook, type HistoryEntry, type HistoryShell, type SyncError } from '../../src/sync/index.js';
-import { SyncState } from '../../src/sync/state.js';
 import { OFFSITE_BIN, runCli } from '../support/cli.js';
 import { historyEntries, initDevice, joinDevice, localTarget, rgwTarget, scratchDir, stateDir, type SyncTarget } from './helpers.js';
+import { runShell, waitForRecorded, ZSH_PROMPT_NOISE } from './history-shell.js';
 
-// zsh's PROMPT_SP marks and carriage returns around a prompt (built from a string: eslint's
-// no-control-regex refuses an ESC in a regex literal).
-const ZSH_PROMPT_NOISE = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m|\\r|%|#| +(?=\\r|$)`, 'g');
 const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const QUOTED = `echo "it's \\"quoted\\" — ünïcödé ✓ 100% a_b"`;
 const MULTILINE = `printf '%s\\n' "two\nlines"`;
-
-interface ShellRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  /** Wall clock before the shell started and after it exited. */
-  started: number;
-  ended: number;
-}
-
-/** An interactive shell reading `script` on stdin, with HOME, history and rc files in `home`. */
-async function runShell(shell: HistoryShell, rcFile: string, home: string, cwd: string, script: string, env: Record<string, string> = {}): Promise<ShellRun> {
-  const args = shell === 'bash' ? ['--rcfile', rcFile, '-i'] : ['-i'];
-  const started = Date.now();
-  const child = spawn(shell, args, {
-    cwd,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: home,
-      TERM: 'dumb',
-      LANG: 'C.UTF-8',
-      HISTFILE: path.join(home, `.${shell}_history`),
-      HISTCONTROL: 'ignorespace',
-      ...(shell === 'zsh' ? { ZDOTDIR: path.dirname(rcFile) } : {}),
-      ...env,
-    },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  child.stdout.on('data', (c: Buffer) => out.push(c));
-  child.stderr.on('data', (c: Buffer) => err.push(c));
-  child.stdin.end(script);
-  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), started, ended: Date.now() };
-}
-
-/** Waits until the device holds `count` entries and has sent all of them (the recorders are done). */
-async function waitForRecorded(dir: string, count: number, timeoutMs = 60_000): Promise<HistoryEntry[]> {
-  const deadline = Date.now() + timeoutMs;
-  let seen = -1;
-  for (;;) {
-    const state = SyncState.open(dir);
-    try {
-      seen = state.entryCount();
-      const p = state.pendingSummary();
-      if (seen >= count && p.entries === 0 && p.outbox === 0) return [...state.entries()] as HistoryEntry[];
-    } finally {
-      state.close();
-    }
-    assert.ok(Date.now() < deadline, `the hook's recorders stored ${seen} of ${count} commands within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** A tab, a carriage return, backslashes and a backslash-n that is text: what the spool escapes. */
+const ESCAPES = "printf '%s|\\n' 'tab:\there' 'back\\\\slash' 'not\\na newline' 'cr:\rhere'";
 
 /** What the test shells run, and what each recorded entry must be (in order of start time). */
-function scenario(work: string): { script: string; expected: { command: string; cwd: string; exitCode: number }[]; stdout: string } {
+function scenario(work: string, shell: HistoryShell): { script: string; expected: { command: string; cwd: string; exitCode: number }[]; stdout: string } {
   const other = path.join(work, 'other dir');
   const script = [
     'echo first',
@@ -89,6 +33,8 @@ function scenario(work: string): { script: string; expected: { command: string; 
     ' echo leading-space-not-recorded',
     'sleep 0.3',
     MULTILINE,
+    // bash reads a script on stdin through readline too: Ctrl-V makes a tab or CR literal.
+    shell === 'bash' ? ESCAPES.replace(/[\t\r]/g, (c) => `\x16${c}`) : ESCAPES,
     '',
   ].join('\n');
   return {
@@ -102,8 +48,10 @@ function scenario(work: string): { script: string; expected: { command: string; 
       { command: QUOTED, cwd: work, exitCode: 0 },
       { command: 'sleep 0.3', cwd: work, exitCode: 0 },
       { command: MULTILINE, cwd: work, exitCode: 0 },
+      { command: ESCAPES, cwd: work, exitCode: 0 },
     ],
-    stdout: `first\nin-other\nit's "quoted" — ünïcödé ✓ 100% a_b\nleading-space-not-recorded\ntwo\nlines\n`,
+    // (the check strips carriage returns from the output)
+    stdout: `first\nin-other\nit's "quoted" — ünïcödé ✓ 100% a_b\nleading-space-not-recorded\ntwo\nlines\ntab:\there|\nback\\\\slash|\nnot\\na newline|\ncr:here|\n`,
   };
 }
 
@@ -135,11 +83,12 @@ async function recordInShell(shell: HistoryShell, target: SyncTarget, label: str
   assert.match(install.stdout, new RegExp(`source ${rcFile}`), install.stdout);
   assert.equal(install.stderr, '', 'no warning: the device exists');
   const rc = await readFile(rcFile, 'utf8');
-  assert.ok(rc.includes(`'${process.execPath}' '${OFFSITE_BIN}' 'sync' '--dir' '${dirA}' 'history' 'record'`), `the hook runs this offsite by absolute path with --dir:\n${rc}`);
+  assert.ok(rc.includes(`'${process.execPath}' '${OFFSITE_BIN}' 'sync' '--dir' '${dirA}' 'history' 'flush'`), `the hook starts this offsite's pusher by absolute path with --dir:\n${rc}`);
+  assert.ok(rc.includes(`'${path.join(dirA, 'history-spool')}'`), `the hook spools into the device's state directory:\n${rc}`);
 
   const work = path.join(home, 'work');
   await mkdir(path.join(work, 'other dir'), { recursive: true });
-  const { script, expected, stdout } = scenario(work);
+  const { script, expected, stdout } = scenario(work, shell);
   const run = await runShell(shell, rcFile, home, work, script, target.childEnv());
   const t0 = Date.now();
   assert.equal(run.code, 0, run.stderr);
@@ -150,7 +99,7 @@ async function recordInShell(shell: HistoryShell, target: SyncTarget, label: str
   assert.deepEqual(noise, [], `no job notice or recorder output on stderr: ${JSON.stringify(run.stderr)}`);
 
   const entries = (await waitForRecorded(dirA, expected.length)).sort((a, b) => a.startTime.localeCompare(b.startTime));
-  process.stderr.write(`# ${shell} on ${target.name}: the shell ran ${run.ended - run.started} ms; its ${expected.length} recorders were done ${Date.now() - t0} ms later\n`);
+  process.stderr.write(`# ${shell} on ${target.name}: the shell ran ${run.ended - run.started} ms; its ${expected.length} commands were sent ${Date.now() - t0} ms later\n`);
   assert.deepEqual(
     entries.map((e) => ({ command: e.command, cwd: e.cwd, exitCode: e.exitCode })),
     expected,
@@ -179,8 +128,8 @@ async function recordInShell(shell: HistoryShell, target: SyncTarget, label: str
 
   // The user's prompt command still runs after every command and sees the same $?.
   const prompts = (await readFile(log, 'utf8')).trim().split('\n');
-  // Prompts: the first, then after each of the 10 lines (the empty one keeps the 3 of the line before).
-  const codes = ['pc 0', 'pc 0', 'pc 3', 'pc 3', 'pc 0', 'pc 0', 'pc 0', 'pc 0', 'pc 0', 'pc 0', 'pc 0'];
+  // Prompts: the first, then after each of the 11 lines (the empty one keeps the 3 of the line before).
+  const codes = ['pc 0', 'pc 0', 'pc 3', 'pc 3', 'pc 0', 'pc 0', 'pc 0', 'pc 0', 'pc 0', 'pc 0', 'pc 0', 'pc 0'];
   assert.deepEqual(prompts, codes, "the user's own prompt command ran at each prompt with the command's exit status");
   if (shell === 'bash') {
     const traps = (await readFile(`${log}.dbg`, 'utf8')).trim().split('\n');
@@ -209,14 +158,16 @@ async function searchesFromAnotherDevice(laptop: SyncClient, entries: HistoryEnt
   const all = await cli(['', '--json', '--no-pull']);
   assert.equal(all.code, 0, all.stderr);
   const lines = all.stdout.trim().split('\n').map((l) => JSON.parse(l) as HistoryEntry);
-  const newestFirst = [...entries].sort((a, b) => b.startTime.localeCompare(a.startTime));
-  assert.deepEqual(lines, newestFirst, 'every command with every field, newest first');
+  const byId = (a: HistoryEntry, b: HistoryEntry) => a.id.localeCompare(b.id);
+  assert.deepEqual([...lines].sort(byId), [...entries].sort(byId), 'every command with every field');
+  // (commands started in the same millisecond come newest-arrived first)
+  assert.ok(lines.every((l, i) => i === 0 || lines[i - 1]!.startTime >= l.startTime), 'newest first');
 
   const percent = await cli(['%', '--json', '--no-pull']);
   assert.equal(percent.code, 0, percent.stderr);
   assert.deepEqual(
     percent.stdout.trim().split('\n').map((l) => (JSON.parse(l) as HistoryEntry).command),
-    [MULTILINE, QUOTED],
+    [ESCAPES, MULTILINE, QUOTED],
     '% is a plain character, not a LIKE wildcard',
   );
   const underscore = await cli(['a_b', '--json', '--no-pull']);

@@ -23,6 +23,11 @@ function offsiteCommand(): string[] {
   return [process.execPath, path.resolve(script)];
 }
 
+function nonNegativeInt(value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError(`"${value}" is not a whole number of milliseconds`);
+  return Number(value);
+}
+
 function positiveInt(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--limit "${value}" is not a positive whole number`);
   return Number(value);
@@ -55,11 +60,12 @@ end-to-end like every sync entry (the bucket sees ciphertext only). See docs/syn
     .addHelpText(
       'after',
       `
-The hook runs this offsite (${offsiteCommandText()}) by its absolute path, and passes --dir
-when one was given here (or $${SYNC_DIR_ENV} was set). After each command it starts
-"offsite sync history record" in the background, detached and silent: the prompt does not
-wait for it. Commands the shell does not save in its history (a leading space with
-HISTCONTROL=ignorespace, HIST_IGNORE_SPACE in zsh) are not recorded.`,
+After each command the hook appends it, in the shell itself (no process started, so the
+command never shows in another process's argv), to a 0600 spool file in the sync state
+directory, and starts "offsite sync history flush" in the background only when none is
+running: this offsite (${offsiteCommandText()}), by its absolute path, with --dir when one
+was given here (or $${SYNC_DIR_ENV} was set). Commands the shell does not save in its history
+(a leading space with HISTCONTROL=ignorespace, HIST_IGNORE_SPACE in zsh) are not recorded.`,
     )
     .action(async (o: { shell?: string; rc?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<SyncCliOptions>();
@@ -67,7 +73,7 @@ HISTCONTROL=ignorespace, HIST_IGNORE_SPACE in zsh) are not recorded.`,
       const { installHook, defaultRcFile, syncDeviceExists } = await syncLib();
       const explicitDir = g.dir ?? process.env[SYNC_DIR_ENV];
       const stateDir = (await clientOptions(g)).stateDir;
-      const r = await installHook({ shell, rcFile: o.rc ?? defaultRcFile(shell), offsite: offsiteCommand(), ...(explicitDir ? { stateDir: explicitDir } : {}) });
+      const r = await installHook({ shell, rcFile: o.rc ?? defaultRcFile(shell), offsite: offsiteCommand(), deviceDir: stateDir, ...(explicitDir ? { stateDir: explicitDir } : {}) });
       const joined = syncDeviceExists(stateDir);
       if (g.json) {
         printJson({ ...r, shell, stateDir, joined });
@@ -96,7 +102,7 @@ HISTCONTROL=ignorespace, HIST_IGNORE_SPACE in zsh) are not recorded.`,
 
   history
     .command('record', { hidden: true })
-    .description('(internal: run by the hook) record one command and push it')
+    .description('(internal: run by hooks installed before the spool) record one command and push it')
     .requiredOption('--start <time>', 'start time: ISO 8601, or @SECONDS[.FRACTION]')
     .requiredOption('--end <time>', 'end time, as --start')
     .requiredOption('--exit <code>', 'exit code')
@@ -114,6 +120,33 @@ HISTCONTROL=ignorespace, HIST_IGNORE_SPACE in zsh) are not recorded.`,
       );
       if (g.json) printJson(entry);
       else note(`recorded ${entry.id}`);
+    });
+
+  history
+    .command('flush')
+    .description('send the commands the hook spooled (the hook starts this in the background)')
+    .option('--quiet-ms <ms>', 'first wait until no command was spooled for this long', nonNegativeInt, 0)
+    .option('--max-wait-ms <ms>', 'but wait at most this long', nonNegativeInt, 5000)
+    .addHelpText(
+      'after',
+      `
+The hook appends each command to a 0600 spool file in the sync state directory, in the shell
+itself, and starts this command only when the spool has something new and no flush is running;
+with --quiet-ms it waits for a pause, so a burst of commands is one push. Run it by hand to send
+what is spooled at once. Exit code 0 also when another flush is running (it sends everything).`,
+    )
+    .action(async (o: { quietMs: number; maxWaitMs: number }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<SyncCliOptions>();
+      // A terminal closing right after a command must not take the push with it; and what it
+      // creates beside the spool (lock, offsets) is private under the shell's umask 000 too.
+      process.on('SIGHUP', () => undefined);
+      process.umask(0o077);
+      const { flushHistorySpool, SyncClient } = await syncLib();
+      const options = await clientOptions(g);
+      const r = await flushHistorySpool(options.stateDir, { open: () => SyncClient.open(options), quietMs: o.quietMs, maxWaitMs: o.maxWaitMs });
+      if (g.json) printJson(r);
+      else if (!r.ran) note('another flush is running: it sends what is spooled');
+      else note(`${r.entries} command(s) in ${r.pushes} push(es)${r.skipped ? `, ${r.skipped} unreadable line(s) skipped` : ''}${r.sendError ? `; not sent yet (${r.sendError}): they go out with the next push` : ''}`);
     });
 
   history

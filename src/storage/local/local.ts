@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, type Stats } from 'node:fs';
+import { constants, createReadStream, type Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import lockfile from 'proper-lockfile';
+import { fsyncDir, mkdirPrivate, openNewPrivateFile } from '../../files/index.js';
 import {
   InvalidKeyError,
   NotFoundError,
@@ -26,8 +27,8 @@ import type {
   SignalOption,
   Storage,
 } from '../types.js';
+import { BucketTree, type TreePath } from './tree.js';
 
-/** Offsite's own files inside the bucket directory; never listed, never a valid key. */
 /** Offsite's own files inside a local bucket (metadata, temp files, locks); never a key. */
 export const LOCAL_INTERNAL_DIR = '.offsite-local';
 const INTERNAL_DIR = LOCAL_INTERNAL_DIR;
@@ -55,6 +56,10 @@ interface Sidecar {
  * write leaves a sidecar for the old inode, which readers detect and ignore (the ETag is then
  * recomputed from the data).
  *
+ * Everything it creates is private: files 0600, directories 0700, whatever the umask. It never
+ * follows a symbolic link below the root, and never lists one (see tree.ts): a link or any
+ * other non-file planted in the directory is not an object.
+ *
  * Limits of a file system: a key cannot be both an object and a "directory" of other keys
  * ("a" and "a/b"), and empty path segments, "." and ".." are refused.
  */
@@ -62,65 +67,73 @@ export class LocalStorage implements Storage {
   readonly url: string;
   readonly capabilities: Capabilities = { restoreArchived: false, presign: false, storageClasses: false, connections: 8 };
   private readonly root: string;
+  private readonly tree: BucketTree;
   private readonly counter = new StatsCounter();
+  /** INTERNAL_DIR and its sub-directories, created and checked once per instance. */
+  private internalReady: Promise<void> | undefined;
 
   constructor(root: string) {
     this.root = path.resolve(root);
     this.url = `file://${this.root}`;
+    this.tree = new BucketTree(this.root, this.url);
   }
 
   async put(key: string, body: PutBody, opts: PutOptions = {}): Promise<PutResult> {
-    const file = this.dataPath(key);
+    const segments = this.segmentsOf(key);
     this.counter.request('PutObject');
     await this.ensureInternalDirs();
-    const tmp = path.join(this.root, INTERNAL_DIR, 'tmp', `${randomUUID()}.part`);
+    const tmp = [INTERNAL_DIR, 'tmp', `${randomUUID()}.part`];
     try {
-      const { etag, size } = await this.writeTemp(tmp, body, opts);
+      const written = await this.writeTemp(tmp, body, opts);
       return await this.withKeyLock(key, async () => {
-        const current = await statOrUndefined(file);
-        if (opts.ifNoneMatch === '*' && current) throw new PreconditionFailedError(key, 'an object already exists at this key');
+        // The directories first: the checks below must not look through a link.
+        await this.ensureParent(key, segments);
+        const current = await this.tree.lstatLast(segments);
+        const exists = current !== undefined && current.isFile();
+        if (opts.ifNoneMatch === '*' && exists) throw new PreconditionFailedError(key, 'an object already exists at this key');
         if (opts.ifMatch !== undefined) {
-          if (!current) throw new PreconditionFailedError(key, 'no object exists at this key');
-          const currentEtag = (await this.infoFor(key, file, current)).etag;
+          if (!exists) throw new PreconditionFailedError(key, 'no object exists at this key');
+          const currentEtag = (await this.infoFor(key, segments, current)).etag;
           if (currentEtag !== opts.ifMatch) throw new PreconditionFailedError(key, `its ETag is ${currentEtag}, not ${opts.ifMatch}`);
         }
-        await this.renameIntoPlace(key, tmp, file);
-        const st = await fs.stat(file);
+        await this.renameIntoPlace(key, segments, tmp);
         const sidecar: Sidecar = {
-          etag,
-          size,
-          ino: st.ino,
-          lastModified: st.mtime.toISOString(),
+          etag: written.etag,
+          size: written.size,
+          // The renamed file is the temp file's inode, with its mtime.
+          ino: written.stat.ino,
+          lastModified: written.stat.mtime.toISOString(),
           storageClass: opts.storageClass ?? 'STANDARD',
           metadata: normaliseMetadata(opts.metadata),
           tags: { ...(opts.tags ?? {}) },
           ...(opts.contentType ? { contentType: opts.contentType } : {}),
         };
         await this.writeSidecar(key, sidecar);
-        this.counter.up(size);
-        return { key, etag, size };
+        this.counter.up(written.size);
+        return { key, etag: written.etag, size: written.size };
       });
     } finally {
-      await fs.rm(tmp, { force: true });
+      await fs.rm(this.tree.abs(tmp), { force: true });
     }
   }
 
   async get(key: string, opts: GetOptions = {}): Promise<GetResult> {
-    const file = this.dataPath(key);
+    const segments = this.segmentsOf(key);
     this.counter.request('GetObject');
     opts.signal?.throwIfAborted();
     // Open first, then stat the open handle: the stream and the info describe the same inode
     // even if a writer renames a new version into place meanwhile.
-    let handle: fs.FileHandle;
+    let opened;
     try {
-      handle = await fs.open(file, 'r');
+      opened = await this.tree.openForRead(segments);
     } catch (e) {
       throw this.classify(e, key);
     }
+    if (!opened) throw new NotFoundError(key, this.url);
+    const { handle, stat: st } = opened;
     try {
-      const st = await handle.stat();
       if (!st.isFile()) throw new NotFoundError(key, this.url);
-      const info = await this.infoFor(key, file, st);
+      const info = await this.infoFor(key, segments, st, handle);
       if (opts.ifMatch !== undefined && info.etag !== opts.ifMatch) {
         throw new PreconditionFailedError(key, `its ETag is ${info.etag}, not ${opts.ifMatch}`);
       }
@@ -141,12 +154,11 @@ export class LocalStorage implements Storage {
   }
 
   async head(key: string, opts: SignalOption = {}): Promise<ObjectInfo> {
-    const file = this.dataPath(key);
+    const segments = this.segmentsOf(key);
     this.counter.request('HeadObject');
     opts.signal?.throwIfAborted();
-    const st = await statOrUndefined(file);
-    if (!st || !st.isFile()) throw new NotFoundError(key, this.url);
-    return this.infoFor(key, file, st);
+    const st = await this.objectStat(key, segments);
+    return this.infoFor(key, segments, st);
   }
 
   async *list(opts: ListOptions = {}): AsyncIterable<ListEntry> {
@@ -173,26 +185,37 @@ export class LocalStorage implements Storage {
       }
       const sidecar = await this.readSidecar(key);
       const fresh = sidecar && sidecar.ino === stat.ino && sidecar.size === stat.size ? sidecar : undefined;
-      yield {
-        type: 'object',
-        key,
-        size: stat.size,
-        etag: fresh?.etag ?? (await md5File(path.join(this.root, key))),
-        lastModified: stat.mtime,
-        storageClass: fresh?.storageClass ?? 'STANDARD',
-      };
+      let etag = fresh?.etag;
+      if (etag === undefined) {
+        try {
+          etag = await this.md5Of(key.split('/'));
+        } catch (e) {
+          throw this.classify(e, key);
+        }
+        // Gone (or swapped for a link) since the directory was read: not an object any more.
+        if (etag === undefined) continue;
+      }
+      yield { type: 'object', key, size: stat.size, etag, lastModified: stat.mtime, storageClass: fresh?.storageClass ?? 'STANDARD' };
     }
   }
 
   async delete(key: string, opts: SignalOption = {}): Promise<void> {
-    const file = this.dataPath(key);
+    const segments = this.segmentsOf(key);
     this.counter.request('DeleteObject');
     opts.signal?.throwIfAborted();
     await this.ensureInternalDirs();
     await this.withKeyLock(key, async () => {
-      await fs.rm(file, { force: true });
+      // rm does not follow a link at the key itself (it removes the link), but it would follow
+      // one in a directory above it: check those first.
+      let parentExists: boolean;
+      try {
+        parentExists = (await this.tree.checkDir(segments.slice(0, -1))) === 'ok';
+      } catch (e) {
+        throw this.classify(e, key);
+      }
+      if (parentExists) await fs.rm(this.tree.abs(segments), { force: true });
       await fs.rm(this.sidecarPath(key), { force: true });
-      await this.pruneEmptyDirs(path.dirname(file));
+      if (parentExists) await this.pruneEmptyDirs(path.dirname(this.tree.abs(segments)));
     });
   }
 
@@ -214,11 +237,10 @@ export class LocalStorage implements Storage {
   }
 
   async getTags(key: string, opts: SignalOption = {}): Promise<Record<string, string>> {
-    const file = this.dataPath(key);
+    const segments = this.segmentsOf(key);
     this.counter.request('GetObjectTagging');
     opts.signal?.throwIfAborted();
-    const st = await statOrUndefined(file);
-    if (!st || !st.isFile()) throw new NotFoundError(key, this.url);
+    const st = await this.objectStat(key, segments);
     const sidecar = await this.readSidecar(key);
     return sidecar && sidecar.ino === st.ino ? { ...sidecar.tags } : {};
   }
@@ -231,7 +253,7 @@ export class LocalStorage implements Storage {
 
   // --- paths and keys ------------------------------------------------------
 
-  private dataPath(key: string): string {
+  private segmentsOf(key: string): string[] {
     assertValidKey(key);
     const segments = key.split('/');
     if (segments.some((s) => s === '' || s === '.' || s === '..')) {
@@ -240,21 +262,46 @@ export class LocalStorage implements Storage {
     // At any depth: a directory holding its own .offsite-local/ is another local bucket.
     if (segments.includes(INTERNAL_DIR)) throw new InvalidKeyError(key, `"${INTERNAL_DIR}" is reserved for Offsite and cannot be part of a key`);
     if (segments.some((s) => Buffer.byteLength(s) > 255)) throw new InvalidKeyError(key, 'a path segment is longer than 255 bytes (a file-system limit)');
-    return path.join(this.root, ...segments);
+    return segments;
+  }
+
+  private sidecarSegments(key: string): string[] {
+    const h = createHash('sha256').update(key).digest('hex');
+    return [INTERNAL_DIR, 'meta', h.slice(0, 2), `${h}.json`];
   }
 
   private sidecarPath(key: string): string {
-    const h = createHash('sha256').update(key).digest('hex');
-    return path.join(this.root, INTERNAL_DIR, 'meta', h.slice(0, 2), `${h}.json`);
+    return this.tree.abs(this.sidecarSegments(key));
   }
 
-  private async ensureInternalDirs(): Promise<void> {
-    for (const d of ['tmp', 'meta', 'locks']) await fs.mkdir(path.join(this.root, INTERNAL_DIR, d), { recursive: true });
+  private ensureInternalDirs(): Promise<void> {
+    // Checked once per instance: the temp and sidecar files are checked again at each open.
+    this.internalReady ??= (async () => {
+      // The root and the path to it are the user's choice: a link there is theirs to make.
+      await mkdirPrivate(this.root);
+      for (const d of ['tmp', 'meta', 'locks']) await this.tree.ensureDir([INTERNAL_DIR, d]);
+    })().catch((e: unknown) => {
+      this.internalReady = undefined;
+      throw this.classify(e, INTERNAL_DIR);
+    });
+    return this.internalReady;
+  }
+
+  /** The object's lstat (NotFound for nothing, a directory or another non-file; links refused). */
+  private async objectStat(key: string, segments: TreePath): Promise<Stats> {
+    let st: Stats | undefined;
+    try {
+      st = await this.tree.lstatEntry(segments);
+    } catch (e) {
+      throw this.classify(e, key);
+    }
+    if (!st?.isFile()) throw new NotFoundError(key, this.url);
+    return st;
   }
 
   // --- writing ---------------------------------------------------------------
 
-  private async writeTemp(tmp: string, body: PutBody, opts: PutOptions): Promise<{ etag: string; size: number }> {
+  private async writeTemp(tmp: TreePath, body: PutBody, opts: PutOptions): Promise<{ etag: string; size: number; stat: Stats }> {
     const md5 = createHash('md5');
     let size = 0;
     const counting = new Transform({
@@ -266,55 +313,107 @@ export class LocalStorage implements Storage {
       },
     });
     const source = typeof body === 'string' || body instanceof Uint8Array ? Readable.from([Buffer.from(body)]) : body;
-    const out = createWriteStream(tmp, { flags: 'wx' });
+    const handle = await this.openPrivate(tmp);
     try {
-      await pipeline(source, counting, out, opts.signal ? { signal: opts.signal } : {});
-    } catch (e) {
-      if (opts.signal?.aborted) throw opts.signal.reason;
-      throw this.classify(e, tmp);
-    }
-    // Durable before it becomes visible: a crash after the rename must not expose a short file.
-    const fh = await fs.open(tmp, 'r+');
-    try {
-      await fh.sync();
+      try {
+        await pipeline(source, counting, writerTo(handle), opts.signal ? { signal: opts.signal } : {});
+      } catch (e) {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        throw this.classify(e, tmp.join('/'));
+      }
+      // Durable before it becomes visible: a crash after the rename must not expose a short file.
+      await handle.sync();
+      return { etag: md5.digest('hex'), size, stat: await handle.stat() };
     } finally {
-      await fh.close();
+      await handle.close();
     }
-    return { etag: md5.digest('hex'), size };
   }
 
-  private async renameIntoPlace(key: string, tmp: string, file: string): Promise<void> {
+  /** A new 0600 file of Offsite's own (O_EXCL, O_NOFOLLOW), checked to be where it belongs. */
+  private async openPrivate(rel: TreePath): Promise<fs.FileHandle> {
+    let handle: fs.FileHandle;
+    try {
+      handle = await openNewPrivateFile(this.tree.abs(rel));
+    } catch (e) {
+      // The internal directories were removed by hand since this instance made them.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && this.internalReady !== undefined) {
+        this.internalReady = undefined;
+        await this.ensureInternalDirs();
+        handle = await openNewPrivateFile(this.tree.abs(rel));
+      } else {
+        throw this.classify(e, rel.join('/'));
+      }
+    }
+    try {
+      await this.tree.assertOpenedAt(handle, rel);
+    } catch (e) {
+      // Created through a link that appeared since the check: remove it before a byte is written.
+      await handle.close();
+      await fs.rm(this.tree.abs(rel), { force: true });
+      throw this.classify(e, rel.join('/'));
+    }
+    return handle;
+  }
+
+  private async ensureParent(key: string, segments: TreePath): Promise<void> {
+    try {
+      await this.tree.ensureDir(segments.slice(0, -1));
+    } catch (e) {
+      throw this.conflictOr(e, key);
+    }
+  }
+
+  private async renameIntoPlace(key: string, segments: TreePath, tmp: TreePath): Promise<void> {
+    const file = this.tree.abs(segments);
     // A concurrent delete may remove an empty parent directory between mkdir and rename: retry.
     for (let attempt = 0; ; attempt++) {
       try {
-        await fs.mkdir(path.dirname(file), { recursive: true });
-        await fs.rename(tmp, file);
+        if (attempt > 0) await this.tree.ensureDir(segments.slice(0, -1));
+        await fs.rename(this.tree.abs(tmp), file);
         await fsyncDir(path.dirname(file));
         return;
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' && attempt < 5) continue;
-        if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') {
-          throw new InvalidKeyError(key, 'it conflicts with another key: on the local adapter a key cannot be both an object and a prefix of other keys followed by "/"');
-        }
-        throw this.classify(e, key);
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 5) continue;
+        throw this.conflictOr(e, key);
       }
     }
   }
 
+  private conflictOr(e: unknown, key: string): StorageError {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR' || code === 'ENOTDIR' || code === 'EEXIST' || code === 'ENOTEMPTY') {
+      return new InvalidKeyError(key, 'it conflicts with another key: on the local adapter a key cannot be both an object and a prefix of other keys followed by "/"');
+    }
+    return this.classify(e, key);
+  }
+
   private async writeSidecar(key: string, sidecar: Sidecar): Promise<void> {
-    const target = this.sidecarPath(key);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    const tmp = `${target}.${randomUUID()}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify(sidecar));
-    await fs.rename(tmp, target);
+    const target = this.sidecarSegments(key);
+    try {
+      await this.tree.ensureDir(target.slice(0, -1));
+    } catch (e) {
+      throw this.classify(e, key);
+    }
+    const tmp = [...target.slice(0, -1), `${target.at(-1)!}.${randomUUID()}.tmp`];
+    const handle = await this.openPrivate(tmp);
+    try {
+      await handle.writeFile(JSON.stringify(sidecar));
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(this.tree.abs(tmp), this.tree.abs(target));
   }
 
   private async readSidecar(key: string): Promise<Sidecar | undefined> {
+    let handle: fs.FileHandle | undefined;
     try {
-      return JSON.parse(await fs.readFile(this.sidecarPath(key), 'utf8')) as Sidecar;
+      // Not through a link at its own name (a sidecar is Offsite's, never a user's link).
+      handle = await fs.open(this.sidecarPath(key), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      return JSON.parse(await handle.readFile('utf8')) as Sidecar;
     } catch {
       return undefined;
+    } finally {
+      await handle?.close();
     }
   }
 
@@ -349,13 +448,23 @@ export class LocalStorage implements Storage {
 
   // --- reading ---------------------------------------------------------------
 
-  private async infoFor(key: string, file: string, st: Stats): Promise<ObjectInfo> {
+  /** `handle`: the open object, when there is one (its bytes are hashed if the sidecar is stale). */
+  private async infoFor(key: string, segments: TreePath, st: Stats, handle?: fs.FileHandle): Promise<ObjectInfo> {
     const sidecar = await this.readSidecar(key);
     const fresh = sidecar && sidecar.ino === st.ino && sidecar.size === st.size ? sidecar : undefined;
+    let etag = fresh?.etag;
+    if (etag === undefined) {
+      try {
+        etag = handle ? await md5OfHandle(handle) : await this.md5Of(segments);
+      } catch (e) {
+        throw this.classify(e, key);
+      }
+      if (etag === undefined) throw new NotFoundError(key, this.url);
+    }
     return {
       key,
       size: st.size,
-      etag: fresh?.etag ?? (await md5File(file)),
+      etag,
       lastModified: st.mtime,
       storageClass: fresh?.storageClass ?? 'STANDARD',
       metadata: { ...(fresh?.metadata ?? {}) },
@@ -363,21 +472,36 @@ export class LocalStorage implements Storage {
     };
   }
 
+  /** MD5 of the file at `segments`, read without following links; undefined if it is gone. */
+  private async md5Of(segments: TreePath): Promise<string | undefined> {
+    const opened = await this.tree.openForRead(segments);
+    if (!opened) return undefined;
+    try {
+      return opened.stat.isFile() ? await md5OfHandle(opened.handle) : undefined;
+    } finally {
+      await opened.handle.close();
+    }
+  }
+
   /**
    * Yields every object under `dir` (a key prefix ending in "/" or "") in S3 key order. Sorting
    * each directory by name, with sub-directories as "name/", gives the global UTF-8 byte order.
    * Sub-trees that cannot contain keys matching `prefix` or after `startAfter` are not read.
+   * Only regular files and real directories count: links, FIFOs, sockets and devices are skipped.
    */
   private async *walk(dir: string, prefix: string, startAfter: string | undefined): AsyncGenerator<{ key: string; stat: Stats }> {
+    const segments = dir === '' ? [] : dir.slice(0, -1).split('/');
     let entries: import('node:fs').Dirent[];
     try {
-      entries = await fs.readdir(path.join(this.root, dir), { withFileTypes: true });
+      entries = await fs.readdir(this.tree.abs(segments), { withFileTypes: true });
+      // What was read must be the directory itself, not one swapped for a link meanwhile.
+      if (segments.length > 0 && (await this.tree.checkDir(segments)) === 'missing') return;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return;
       throw this.classify(e, dir);
     }
     const items = entries
-      .filter((d) => d.name !== INTERNAL_DIR)
+      .filter((d) => d.name !== INTERNAL_DIR && (d.isDirectory() || d.isFile()))
       .map((d) => ({ name: d.isDirectory() ? `${dir}${d.name}/` : `${dir}${d.name}`, isDir: d.isDirectory() }))
       .sort((a, b) => compareKeys(a.name, b.name));
     for (const item of items) {
@@ -388,7 +512,7 @@ export class LocalStorage implements Storage {
         yield* this.walk(item.name, prefix, startAfter);
       } else {
         if (!item.name.startsWith(prefix)) continue;
-        const stat = await statOrUndefined(path.join(this.root, item.name));
+        const stat = await lstatOrUndefined(path.join(this.root, item.name));
         if (stat?.isFile()) yield { key: item.name, stat };
       }
     }
@@ -398,6 +522,7 @@ export class LocalStorage implements Storage {
     if (e instanceof StorageError) return e;
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') return new NotFoundError(key, this.url);
+    if (code === 'ELOOP') return this.tree.linkRefusal(key);
     if (code === 'EACCES' || code === 'EPERM') {
       return new StorageError('AccessDenied', `${this.url}: permission denied for "${key}"; check the directory's owner and mode`, { key, cause: e });
     }
@@ -407,9 +532,9 @@ export class LocalStorage implements Storage {
   }
 }
 
-async function statOrUndefined(file: string): Promise<Stats | undefined> {
+async function lstatOrUndefined(file: string): Promise<Stats | undefined> {
   try {
-    return await fs.stat(file);
+    return await fs.lstat(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -417,17 +542,27 @@ async function statOrUndefined(file: string): Promise<Stats | undefined> {
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fs.open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+// Plain reads and writes on the handle: a stream built on a FileHandle with autoClose: false
+// keeps a reference that makes a later handle.close() wait forever.
+
+/** A Writable that writes to an open file in order; the handle stays open. */
+function writerTo(handle: fs.FileHandle): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      handle.write(chunk).then(() => done(), done);
+    },
+  });
 }
 
-async function md5File(file: string): Promise<string> {
+/** MD5 of an open file from its first byte; the handle stays open. */
+async function md5OfHandle(handle: fs.FileHandle): Promise<string> {
   const h = createHash('md5');
-  await pipeline(createReadStream(file), h);
+  const buffer = Buffer.allocUnsafe(1024 * 1024);
+  for (let position = 0; ; ) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) break;
+    h.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
   return h.digest('hex');
 }
