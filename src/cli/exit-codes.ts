@@ -50,6 +50,7 @@ const BY_CODE: Record<string, number> = {
   ManifestForged: EXIT.corrupted,
   ManifestUnsigned: EXIT.usage,
   ManifestKeyMissing: EXIT.usage,
+  SessionNotArchived: EXIT.notFound,
   InvalidPolicy: EXIT.usage,
   // codec: damaged or hostile data, or bad keys and rates
   UnsafeArchiveEntry: EXIT.corrupted,

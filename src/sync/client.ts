@@ -34,6 +34,7 @@ import { readServerToken, removeServerToken, saveServerToken, backendKindOfUrl, 
 import { SyncError } from './errors.js';
 import { checkFreshness, pendingWithheld } from './freshness.js';
 import { copyAccount, type CopyAccountResult } from './migrate.js';
+import { HISTORY_SPOOL_DIR } from './history-hook.js';
 import { HttpBackend, SYNC_TOKEN_ENV } from './http-backend.js';
 import { mergeSnapshotCovering, readNewBatches, sweepLog, type SyncProblem } from './reader.js';
 import { formatSecret, generateSecret, parseSecret } from './secret.js';
@@ -487,6 +488,8 @@ export class SyncClient {
     await this.close();
     for (const f of ['sync.db', 'sync.db-wal', 'sync.db-shm', 'secret']) rmSync(path.join(dir, f), { force: true });
     removeServerToken(dir);
+    // Commands the hook spooled and no pusher sent yet leave with the device.
+    rmSync(path.join(dir, HISTORY_SPOOL_DIR), { recursive: true, force: true });
     try {
       rmdirSync(dir);
     } catch {

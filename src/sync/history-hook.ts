@@ -14,9 +14,9 @@
 import path from 'node:path';
 import { defaultSyncStateDir } from './config.js';
 import { SyncError } from './errors.js';
+import { DB_FILE } from './state.js';
 
 /** The state database (state.ts): without it there is no device here, and nothing to record. */
-const STATE_DB_FILE = 'sync.db';
 
 export type HistoryShell = 'bash' | 'zsh';
 
@@ -75,7 +75,7 @@ function hookPaths(opts: HookOptions): HookPaths {
   return {
     flusher: words.map(shellQuote).join(' '),
     spoolDir: shellQuote(spoolDir),
-    stateDb: shellQuote(path.join(deviceDir, STATE_DB_FILE)),
+    stateDb: shellQuote(path.join(deviceDir, DB_FILE)),
     pidFile: shellQuote(path.join(spoolDir, SPOOL_PID_FILE)),
   };
 }

@@ -16,7 +16,7 @@ import { readPrivateFile, secureStateDir, SERVER_TOKEN_FILE } from './state-dir.
 import type { BatchKind, BatchPosition, SyncEntry } from './types.js';
 
 export const STATE_FORMAT = 1;
-const DB_FILE = 'sync.db';
+export const DB_FILE = 'sync.db';
 const SECRET_FILE = 'secret';
 /** Every file Offsite keeps in a state directory (checked by secureStateDir on every open). */
 const STATE_FILES = [DB_FILE, `${DB_FILE}-wal`, `${DB_FILE}-shm`, `${DB_FILE}-journal`, SECRET_FILE, SERVER_TOKEN_FILE];

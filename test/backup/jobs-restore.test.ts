@@ -244,6 +244,22 @@ describe('backup jobs: a restore refuses a backup Offsite did not make', () => {
     await rm(out());
   });
 
+  it('"latest" is the newest backup the catalog recorded: a newer name planted in the bucket is passed over', async () => {
+    const planted = newer.replace('20261121T100000Z', '20261130T100000Z');
+    assert.notEqual(planted, newer);
+    const storage = openStorage(job.destinationUrl!);
+    try {
+      await storage.put(planted, evil);
+      const r = await runCli(['--json', 'restore', 'app', 'latest', '--to', out(), '--config', configFile], { cwd: dir });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.equal(json<{ name: string }>(r).name, newer);
+      assert.equal(makerOf(out()), 'genuine');
+    } finally {
+      await storage.delete(planted);
+      await storage.close();
+    }
+  });
+
   it('with the catalog: an object replaced without metadata, or with another backup\'s, is refused (exit 8), nothing written', async () => {
     const saved = await metadataOf(newer);
     await replace(newer, undefined);
@@ -312,12 +328,13 @@ describe('backup jobs: a restore refuses a backup Offsite did not make', () => {
     const made = await runCli(['--json', 'backup', 'enc', '--config', encConfig], { cwd: dir });
     assert.equal(made.code, 0, made.stderr);
     assert.match(json<{ name: string }>(made).name, /\.sqlite\.age$/);
-    // A newer name the job's pattern also accepts, without ".age": "latest" picks it.
+    // A newer name the job's pattern also accepts, without ".age" ("latest" with the catalog
+    // passes over it, so it is named; without the catalog "latest" picks it).
     const encJob = findJob(await loadJobsConfig({ file: encConfig }), 'enc');
     const storage = openStorage(encJob.destinationUrl!);
     await storage.put('enc-20991231T000000Z.sqlite', evil);
     await storage.close();
-    const plain = await runCli(['restore', 'enc', 'latest', '--to', out(), '--identity', path.join(dir, 'key.txt'), '--config', encConfig], { cwd: dir });
+    const plain = await runCli(['restore', 'enc', 'enc-20991231T000000Z.sqlite', '--to', out(), '--identity', path.join(dir, 'key.txt'), '--config', encConfig], { cwd: dir });
     assert.equal(plain.code, 8, plain.stdout + plain.stderr);
     await assertNothingRestored();
     // Even when the user takes the risk of an unverified restore: never without decryption.

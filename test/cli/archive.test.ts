@@ -90,6 +90,14 @@ describe('offsite archive (CLI)', () => {
     assert.equal(analyzed.throughput.source, 'measured', 'the rate now comes from the runs');
   });
 
+  it('restore or verify of a session the catalog has not archived: exit 3, naming it', async () => {
+    for (const cmd of [['restore', '--session-id', 'NOPE', '--to', path.join(dir, 'r')], ['verify', '--session-id', 'NOPE']]) {
+      const r = await runCli([...cfg(), ...cmd], { cwd: dir });
+      assert.equal(r.code, 3, `${cmd[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /^offsite: no archived session "NOPE" in the catalog/);
+    }
+  });
+
   it('policy lifecycle prints the default rules; policy iam refuses a local destination', async () => {
     const r = await runCli(['policy', '--url', 's3://archive-bucket/observatory', 'lifecycle']);
     assert.equal(r.code, 0, r.stderr);

@@ -4,7 +4,8 @@
 // can read, compaction under concurrency, clocks, and removing a device.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Storage } from '../../src/storage/index.js';
 import { batchLogName, INLINE_MAX_BYTES, parseBatchId, parseLogName } from '../../src/sync/bucket-keys.js';
@@ -416,6 +417,9 @@ for (const target of TARGETS) {
       assert.equal(status.devices.filter((d) => d.self).length, 1);
       const bDir = b.stateDir;
       const bId = b.deviceId;
+      // A command the shell hook spooled and no pusher sent: it goes with the device.
+      mkdirSync(path.join(bDir, 'history-spool'), { mode: 0o700 });
+      writeFileSync(path.join(bDir, 'history-spool', '1-1-a.spool'), 'unsent\n', { mode: 0o600 });
       await b.uninstall();
       assert.ok(!existsSync(bDir), 'the state directory is removed');
       const keys: string[] = [];

@@ -12,7 +12,9 @@ export type ArchiveErrorCode =
   /** A signed manifest whose key is not here (or is another key): point OFFSITE_MANIFEST_KEY_FILE at it. */
   | 'ManifestKeyMissing'
   /** The restore target already holds the session. */
-  | 'TargetExists';
+  | 'TargetExists'
+  /** The catalog has no archive of that session at this destination. */
+  | 'SessionNotArchived';
 
 export class ArchiveError extends Error {
   readonly code: ArchiveErrorCode;

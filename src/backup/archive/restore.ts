@@ -60,7 +60,7 @@ export async function restoreSession(config: ArchiveConfig, storage: Storage, ca
   const emit: EventSink = opts.onEvent ?? (() => undefined);
   const row = catalog.findDoneArchive(storage.url, opts.sessionId);
   if (!row || row.sha256 === null || row.size === null) {
-    throw new Error(`no archived session "${opts.sessionId}" in the catalog for ${storage.url}; run "offsite archive catalog rebuild" if the catalog is new`);
+    throw new ArchiveError('SessionNotArchived', `no archived session "${opts.sessionId}" in the catalog for ${storage.url}; run "offsite archive catalog rebuild" if the catalog is new`);
   }
   // Every refusal that needs no download comes first, so it writes nothing.
   const trust = await assessArchive(storage, row, {

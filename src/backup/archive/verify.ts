@@ -13,6 +13,7 @@ import { decryptStream, gunzipStream, hashingStream, listTar } from '../../codec
 import { isStorageError, type Storage } from '../../storage/index.js';
 import { isEncrypted, type ArchiveConfig } from './config.js';
 import type { EventSink } from './events.js';
+import { ArchiveError } from './errors.js';
 import { loadArchiveManifestKey } from './keys.js';
 import { progressCounter } from './manifest-io.js';
 import { assessArchive, type ArchiveTrust, type TrustOptions } from './trust.js';
@@ -48,7 +49,7 @@ export async function verifyArchives(config: ArchiveConfig, storage: Storage, ca
   let rows = catalog.listArchives({ destination: storage.url, status: 'done' });
   if (opts.sessionId !== undefined) {
     rows = rows.filter((r) => r.sessionId === opts.sessionId);
-    if (rows.length === 0) throw new Error(`no archived session "${opts.sessionId}" in the catalog for ${storage.url}; "offsite archive status" lists what is archived`);
+    if (rows.length === 0) throw new ArchiveError('SessionNotArchived', `no archived session "${opts.sessionId}" in the catalog for ${storage.url}; "offsite archive status" lists what is archived`);
   }
   const trustOptions: TrustOptions = { manifestKey: await loadArchiveManifestKey(config), trustUnsigned: Boolean(opts.trustUnsignedManifests), configEncrypted: isEncrypted(config) };
   const started = Date.now();

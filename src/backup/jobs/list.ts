@@ -6,6 +6,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Catalog } from '../../catalog/index.js';
 import type { Storage } from '../../storage/index.js';
 import type { BackupJob } from './config.js';
 import { sourceExtension } from './sources.js';
@@ -73,4 +74,14 @@ export async function listBackups(job: BackupJob, storage?: Storage, opts: { sig
     }
   }
   return [...byName.values()].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || (a.name < b.name ? 1 : -1));
+}
+
+/**
+ * The backup `restore JOB latest` means: the newest one the catalog recorded, when it recorded
+ * any of this job's, so that a newer name planted in the bucket (which no restore would accept)
+ * cannot make "latest" fail; else the newest listed.
+ */
+export async function latestBackup(job: BackupJob, storage: Storage | undefined, catalog?: Pick<Catalog, 'getBackup'>): Promise<BackupEntry | undefined> {
+  const entries = await listBackups(job, storage);
+  return (catalog && entries.find((e) => catalog.getBackup(job.name, e.name) !== undefined)) || entries[0];
 }

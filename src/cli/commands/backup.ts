@@ -111,7 +111,7 @@ export function registerBackupCommands(program: Command): void {
     .command('restore')
     .description('restore one backup of a job to a file, or into a PostgreSQL database, checked against the SHA-256 the catalog recorded (or, from the bucket alone, the metadata the manifest key signed); a backup fetched from the bucket is kept as the local copy')
     .argument('<job>', 'job name')
-    .argument('<backup>', 'backup name, as "offsite backups JOB" lists it, or "latest"')
+    .argument('<backup>', 'backup name, as "offsite backups JOB" lists it, or "latest" (the newest the catalog recorded, else the newest listed)')
     .option('--to <path>', 'where to write the restored file (for a PostgreSQL job: the pg_dump file)')
     .option('--into [url]', 'PostgreSQL jobs: restore into this database (created when missing) with pg_restore; without a URL, the PG* variables say where. Keep the password out of the URL (others can read command lines): use PGPASSWORD or ~/.pgpass')
     .option('--force', 'replace the file at --to if it exists; with --into, drop and recreate the dump\'s objects in a database that has them (pg_restore --clean)')
@@ -121,14 +121,14 @@ export function registerBackupCommands(program: Command): void {
     .action(async (name: string, backup: string, o: { to?: string; into?: string | true; force?: boolean; identity?: string; unverified?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<JobOptions>();
       const config = await loadConfig(g);
-      const { findJob, listBackups, restoreBackup } = await jobsLib();
+      const { findJob, latestBackup, restoreBackup } = await jobsLib();
       const job = findJob(config, name);
       const identities = o.identity ? [await readFile(o.identity, 'utf8')] : undefined;
       const r = await withCatalog(config, false, (catalog) =>
         withJobStorage(job, async (storage) => {
           let chosen = backup;
           if (backup === 'latest') {
-            const newest = (await listBackups(job, storage))[0];
+            const newest = await latestBackup(job, storage, catalog);
             if (!newest) throw new UsageError(`job ${job.name} has no backups to restore`);
             chosen = newest.name;
           }
