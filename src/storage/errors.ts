@@ -109,3 +109,14 @@ export class UnsupportedError extends StorageError {
 export function isStorageError(e: unknown, code?: StorageErrorCode): e is StorageError {
   return e instanceof StorageError && (code === undefined || e.code === code);
 }
+
+/** Whether `key` exists: a HEAD, with NotFound as `false` and every other error thrown. */
+export async function objectExists(storage: { head(key: string, opts?: { signal?: AbortSignal }): Promise<unknown> }, key: string, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+  try {
+    await storage.head(key, opts);
+    return true;
+  } catch (e) {
+    if (isStorageError(e, 'NotFound')) return false;
+    throw e;
+  }
+}

@@ -5,7 +5,7 @@
 // listing a pull makes anyway delivers it: no GET). Why a reader never misses a batch: clock.ts
 // and docs/sync.md.
 import { performance } from 'node:perf_hooks';
-import { isStorageError, type ListEntry, type RequestStats, type Storage } from '../storage/index.js';
+import { isStorageError, objectExists, type ListEntry, type RequestStats, type Storage } from '../storage/index.js';
 import {
   assertId,
   assertPosition,
@@ -191,7 +191,7 @@ export class BucketBackend implements SyncBackend {
       if (!isStorageError(e, 'InvalidKey')) throw e;
       const bodyKey = `${logPrefix(req.userId)}${id}`;
       // The local adapter cannot hold log/{id}/... beside an object log/{id}: a body batch is there.
-      if (await this.exists(bodyKey, opts)) throw conflict(e);
+      if (await objectExists(this.storage, bodyKey, opts)) throw conflict(e);
       // A key this storage refuses (a file system's own limits): the body form takes no bytes in the key.
       await this.putOnce(bodyKey, body, 'application/octet-stream', opts, conflict);
     }
@@ -469,15 +469,6 @@ export class BucketBackend implements SyncBackend {
     return this.storage.close();
   }
 
-  private async exists(key: string, opts: CallOptions): Promise<boolean> {
-    try {
-      await this.storage.head(key, opts);
-      return true;
-    } catch (e) {
-      if (isStorageError(e, 'NotFound')) return false;
-      throw e;
-    }
-  }
 
   private async readObject(key: string, opts: CallOptions): Promise<Buffer | undefined> {
     return (await this.readObjectWithInfo(key, opts))?.body;

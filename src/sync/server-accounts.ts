@@ -11,7 +11,7 @@
 // An account created with the server token has no binding: only the server token reaches it.
 // The server holds no key and cannot tell a device from a thief of its token: the binding keeps
 // other accounts' holders out, not the holder of this account's token.
-import { isStorageError, type Storage } from '../storage/index.js';
+import { isStorageError, objectExists, type Storage } from '../storage/index.js';
 import { keyCheckKey } from './bucket-keys.js';
 import { SyncError } from './errors.js';
 import type { Caller } from './server-tokens.js';
@@ -43,7 +43,7 @@ export class AccountBindings {
     if (bound !== undefined) {
       throw new SyncError('Forbidden', `account ${userId} is not the account of this token: an account token reaches only the account it created (ask the server's operator for your own)`);
     }
-    const exists = await this.exists(keyCheckKey(userId), opts);
+    const exists = await objectExists(this.storage, keyCheckKey(userId), opts);
     if (exists) {
       throw new SyncError('Forbidden', `account ${userId} was created with the server token and is bound to no account token: only the server token reaches it`);
     }
@@ -110,13 +110,4 @@ export class AccountBindings {
     }
   }
 
-  private async exists(key: string, opts: CallOptions): Promise<boolean> {
-    try {
-      await this.storage.head(key, opts);
-      return true;
-    } catch (e) {
-      if (isStorageError(e, 'NotFound')) return false;
-      throw e;
-    }
-  }
 }

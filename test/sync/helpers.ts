@@ -1,7 +1,7 @@
 // Shared by the sync tests: the three places every test runs against (a local directory, the
 // real Ceph RGW of this run, and an `offsite serve` server over that RGW), shell-history
 // entries, devices, and raw access to what is stored.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openStorage, type RequestStats, type Storage } from '../../src/storage/index.js';
@@ -180,4 +180,20 @@ export async function joinDevice(url: string, secret: string, opts: Partial<Sync
 
 export function ids(entries: readonly { id: string }[]): string[] {
   return entries.map((e) => e.id).sort();
+}
+
+/** Every object of one account in `storage`, with the SHA-256 of its body (to show nothing changed). */
+export async function accountObjects(storage: Storage, userId: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const item of storage.list({ prefix: `users/${userId}/` })) {
+    if (item.type === 'object') out.set(item.key, createHash('sha256').update(await readObject(storage, item.key)).digest('hex'));
+  }
+  return out;
+}
+
+/** One digest of a set of entries, whatever their order. */
+export function entriesDigest(entries: readonly object[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify([...entries].map((e) => JSON.stringify(e)).sort()))
+    .digest('hex');
 }

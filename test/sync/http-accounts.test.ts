@@ -4,15 +4,14 @@
 // token`, and a new token file revokes them. What a holder of the account's own token can still
 // do is tested in gc-bounds.test.ts and foreign-devices.test.ts.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { Storage } from '../../src/storage/index.js';
 import { createAccountToken, HttpBackend, isSyncError, SyncClient } from '../../src/sync/index.js';
 import { rejectsWithCode } from '../support/assert.js';
 import { runCli } from '../support/cli.js';
-import { closeSyncServers, historyEntries, HTTP_TOKEN, httpTarget, ids, initDevice, joinDevice, localTarget, readObject, rgwTarget, scratchDir, startSyncServer, stateDir } from './helpers.js';
+import { accountObjects, closeSyncServers, entriesDigest, historyEntries, HTTP_TOKEN, httpTarget, ids, initDevice, joinDevice, localTarget, rgwTarget, scratchDir, startSyncServer, stateDir } from './helpers.js';
 import { startServeProcess, type ServeProcess } from './serve-process.js';
 
 after(closeSyncServers);
@@ -21,19 +20,6 @@ process.env.OFFSITE_SYNC_TOKEN = HTTP_TOKEN;
 
 const isSyncErr = (e: unknown): e is Error & { code: string } => isSyncError(e);
 
-/** Every object of one account on the server's storage, with the SHA-256 of its body. */
-async function accountObjects(storage: Storage, userId: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for await (const item of storage.list({ prefix: `users/${userId}/` })) {
-    if (item.type === 'object') out.set(item.key, createHash('sha256').update(await readObject(storage, item.key)).digest('hex'));
-  }
-  return out;
-}
-
-const sha = (entries: readonly object[]) =>
-  createHash('sha256')
-    .update(JSON.stringify([...entries].map((e) => JSON.stringify(e)).sort()))
-    .digest('hex');
 
 async function post(url: string, endpoint: string, token: string, body: object): Promise<{ status: number; code?: string; text: string }> {
   const res = await fetch(`${url}/api/v1/${endpoint}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
@@ -109,9 +95,9 @@ describe('a shared offsite serve: accounts apart by their tokens', () => {
     await a1.push(historyEntries('alice', 5, 30));
     const pulled = await a2.pull();
     assert.deepEqual(pulled.problems, [], 'A’s device sees no problem');
-    assert.equal(sha(a2.entries()), sha(historyEntries('alice', 35)), 'A’s device holds exactly A’s 35 entries');
+    assert.equal(entriesDigest(a2.entries()), entriesDigest(historyEntries('alice', 35)), 'A’s device holds exactly A’s 35 entries');
     const late = await joinDevice(url, secret, { token: tokenA });
-    assert.equal(sha(late.entries()), sha(historyEntries('alice', 35)), 'a device joining A later gets all 35');
+    assert.equal(entriesDigest(late.entries()), entriesDigest(historyEntries('alice', 35)), 'a device joining A later gets all 35');
     assert.notEqual(tokenA, tokenB);
     // The server's own token still reaches every account (the single-user default).
     assert.equal((await post(url, 'devices', HTTP_TOKEN, { userId: A })).status, 200, 'the server token on A');
@@ -125,9 +111,9 @@ describe('a shared offsite serve: accounts apart by their tokens', () => {
     const token = createAccountToken(HTTP_TOKEN).token;
     const moved = await a.migrate(url, { token });
     assert.equal(moved.copy.targetHadAccount, false, JSON.stringify(moved.copy));
-    assert.equal(sha(a.entries()), sha(historyEntries('moved', 8)));
+    assert.equal(entriesDigest(a.entries()), entriesDigest(historyEntries('moved', 8)));
     const b = await joinDevice(url, secret, { token });
-    assert.equal(sha(b.entries()), sha(historyEntries('moved', 8)), 'a device joining on the server with the same token has the 8 entries');
+    assert.equal(entriesDigest(b.entries()), entriesDigest(historyEntries('moved', 8)), 'a device joining on the server with the same token has the 8 entries');
     const other = createAccountToken(HTTP_TOKEN).token;
     assert.equal((await post(url, 'query', other, { userId: a.userId, deviceId: a.deviceId, known: {} })).status, 403, 'another account token is refused');
     await Promise.all([a.close(), b.close()]);
@@ -164,7 +150,7 @@ describe('a shared offsite serve: accounts apart by their tokens', () => {
       assert.equal(again.id, id);
       assert.notEqual(again.token, token);
       const b = await joinDevice(url, secret, { token: again.token });
-      assert.equal(sha(b.entries()), sha(historyEntries('minted', 6)), 'the re-issued token reaches its account');
+      assert.equal(entriesDigest(b.entries()), entriesDigest(historyEntries('minted', 6)), 'the re-issued token reaches its account');
       await b.close();
       const other = JSON.parse((await runCli(['--json', 'serve', 'token', '--token-file', tokenFile], { env })).stdout) as { token: string };
       await rejectsWithCode(SyncClient.join(secret, { stateDir: await stateDir(), storageUrl: url, token: other.token }), isSyncErr, 'Forbidden');

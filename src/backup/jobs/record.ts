@@ -7,7 +7,7 @@
  * authentic. The SHA-256 in the metadata alone proves nothing: whoever can write the object can
  * write its metadata.
  */
-import type { BackupRecord, Compression } from '../../catalog/index.js';
+import type { BackupRecord, BackupRecordInput, Compression } from '../../catalog/index.js';
 import { checkManifestMac, type ManifestKey, type ManifestMacCheck } from '../../codec/index.js';
 import type { BackupJob } from './config.js';
 
@@ -17,15 +17,8 @@ const JOB_METADATA = 'offsite-job';
 const ENCRYPTED_METADATA = 'offsite-encrypted';
 const COMPRESSION_METADATA = 'offsite-compression';
 
-export interface BackupFacts {
-  job: string;
-  name: string;
-  /** Bytes of the backup file (after compression and encryption). */
-  size: number;
-  sha256: string;
-  encrypted: boolean;
-  compression: Compression;
-}
+/** The facts of a backup: what the catalog records, and what the MAC covers. */
+export type BackupFacts = BackupRecordInput;
 
 /** The record the MAC covers: exactly these fields, so nothing else in the metadata counts. */
 function macRecord(f: BackupFacts): Record<string, unknown> {
