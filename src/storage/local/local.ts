@@ -145,7 +145,17 @@ export class LocalStorage implements Storage {
         return { body: Readable.from([]), info };
       }
       const body = createReadStream('', { fd: handle, start, end, autoClose: true, ...(opts.signal ? { signal: opts.signal } : {}) });
-      body.on('data', (chunk: string | Buffer) => this.counter.down(chunk.length));
+      // Counted when the stream ends or closes, never through a 'data' listener: that would
+      // set the stream flowing at once, and a caller that awaits anything before reading (restore
+      // opens its target file first) would lose the first chunks.
+      let counted = false;
+      const count = () => {
+        if (counted) return;
+        counted = true;
+        this.counter.down(body.bytesRead);
+      };
+      body.once('end', count);
+      body.once('close', count);
       return { body, info };
     } catch (e) {
       await handle.close();
