@@ -23,8 +23,6 @@ export {
   openSyncBackend,
   BucketBackend,
   HttpBackend,
-  createSyncServer,
-  serveSync,
   SyncError,
   isSyncError,
   generateSecret,
@@ -49,3 +47,5 @@ export {
   type HistoryEntry,
   type SyncConfig,
 } from './sync/index.js';
+// The sync protocol's HTTP server (`offsite serve`), to embed in an app.
+export { createSyncServer, serveSync } from './server/index.js';

@@ -1,4 +1,4 @@
-// The HTTP backend: the SyncBackend as calls to an `offsite serve` server (http-server.ts). Each
+// The HTTP backend: the SyncBackend as calls to an `offsite serve` server (src/server/sync). Each
 // call POSTs its request as JSON to /api/v1/ENDPOINT and returns the JSON answer; an error
 // answer becomes the same SyncError or StorageError the bucket backend would have thrown, so
 // the client above, and the CLI's exit codes, behave alike over either backend. Like a bucket,

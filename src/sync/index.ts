@@ -72,18 +72,10 @@ export { DEFAULT_BATCHING, DEFAULT_COMPACTION, DEFAULT_FRESHNESS_CHECK_INTERVAL_
 export type { CompactOptions, CompactResult } from './compaction.js';
 export type { SyncProblem, SyncProblemCode } from './reader.js';
 export { HttpBackend, SYNC_TOKEN_ENV, type HttpBackendOptions } from './http-backend.js';
-export {
-  createSyncServer,
-  serveSync,
-  isLoopbackHost,
-  DEFAULT_SYNC_HOST,
-  DEFAULT_SYNC_PORT,
-  type SyncServerOptions,
-  type SyncServerError,
-  type ServeSyncOptions,
-  type RunningSyncServer,
-} from './http-server.js';
-export { DEFAULT_SYNC_BODY_LIMIT, MAX_ACCOUNT_DEVICES } from './http-routes.js';
+// What the sync server (src/server/sync) is made of: the engine's side of the HTTP protocol.
+export { AccountBindings } from './server-accounts.js';
+export { TokenDoor, checkServerToken, type Caller } from './server-tokens.js';
+export { assertId } from './bucket-keys.js';
 export { createAccountToken, resolveServeToken, defaultServeTokenFile, MIN_TOKEN_LENGTH, type ServeToken } from './server-tokens.js';
 export {
   HISTORY_SHELLS,

@@ -5,7 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openStorage, type RequestStats, type Storage } from '../../src/storage/index.js';
-import { BucketBackend, createSyncServer, HttpBackend, SyncClient, type SyncBackend, type SyncClientOptions, type SyncEntry } from '../../src/sync/index.js';
+import { createSyncServer } from '../../src/server/index.js';
+import { BucketBackend, HttpBackend, SyncClient, type SyncBackend, type SyncClientOptions, type SyncEntry } from '../../src/sync/index.js';
 import { createTestBucket, s3ChildEnv, s3Url, tempDir } from '../support/env.js';
 
 export interface SyncTarget {

@@ -1,4 +1,4 @@
-// offsite serve: the sync server (src/sync/http-server.ts) over a storage URL, until SIGINT or
+// offsite serve: the sync server (src/server/sync) over a storage URL, until SIGINT or
 // SIGTERM. A shell: parses, resolves the token through the library, starts it, prints where.
 import type { Command } from 'commander';
 import { note, printJsonLine, printLine, UsageError, type GlobalOptions } from '../output.js';
@@ -48,7 +48,8 @@ SIGINT or SIGTERM let requests in flight finish, then exit 0. See docs/sync-serv
       if (!storageUrl) throw new UsageError(`give the storage to serve: --storage URL (a directory or s3://…) or $${SERVE_STORAGE_ENV}`);
       const port = Number(o.port);
       if (!/^\d+$/.test(o.port) || port > 65535) throw new UsageError(`--port ${o.port}: a port is a whole number from 0 to 65535`);
-      const { defaultServeTokenFile, isLoopbackHost, resolveServeToken, serveSync } = await import('../../sync/index.js');
+      const { defaultServeTokenFile, resolveServeToken } = await import('../../sync/index.js');
+      const { isLoopbackHost, serveSync } = await import('../../server/index.js');
       const envToken = process.env[SERVE_TOKEN_ENV];
       const token = await resolveServeToken({ file: o.tokenFile ?? defaultServeTokenFile(), ...(envToken ? { token: envToken } : {}) });
       if (!isLoopbackHost(o.host)) note(`warning: listening on ${o.host}, not loopback: without TLS in front the token and the (encrypted) data travel in clear text; use a TLS reverse proxy`);

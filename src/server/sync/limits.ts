@@ -1,6 +1,6 @@
 // What one client can make `offsite serve` hold in memory. Three bounds, each cheap to check
 // before the work they guard:
-// - a body limit per endpoint (http-routes.ts), refused with 413 from its Content-Length before
+// - a body limit per endpoint (routes.ts), refused with 413 from its Content-Length before
 //   a byte is read;
 // - a count of JSON values: parsed JSON takes ~15 times its text for small values (a 62 MB map
 //   of ids held ~790 MB), so a body with more separators than any real request has is refused

@@ -3,7 +3,7 @@
 // sizes only (every map and list has a maximum, so a request's size says how much the server
 // holds for it); ids, ranges and base64 are checked by the backend itself, so a bad value gives
 // the same SyncError (InvalidEntry...) through HTTP as against a bucket.
-import type { CallOptions, SyncBackend } from './types.js';
+import type { CallOptions, SyncBackend } from '../../sync/index.js';
 
 /** Room for a compacted snapshot of far more than 100,000 entries (one is ~2 MB of base64). */
 export const DEFAULT_SYNC_BODY_LIMIT = 64 * 1024 * 1024;

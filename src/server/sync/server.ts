@@ -1,24 +1,21 @@
-// The sync server behind `offsite serve`: a thin RPC shell over a BucketBackend on one Storage.
+// The sync server behind `offsite serve`: a thin RPC shell over the sync engine's BucketBackend on
+// one Storage (the engine imports no web framework: its HTTP face lives here, in the server layer).
 // Every endpoint takes one SyncBackend call's request as its JSON body and answers with the
 // call's result, so the server adds no behaviour of its own to the data: it sees exactly what a
 // bucket would (sealed data, random or derived ids), holds no key, and cannot read an entry.
 // What it adds is a door: a bearer token on every route (server-tokens.ts), each account token
 // kept to its own account (server-accounts.ts), bounded bodies and requests in flight
-// (http-routes.ts, http-limits.ts), errors as JSON `{code, message}` the HttpBackend turns back
+// (routes.ts, limits.ts), errors as JSON `{code, message}` the HttpBackend turns back
 // into the same SyncError or StorageError, and one log line per request.
 // Fastify is loaded when a server is made: every other sync command (a shell hook runs one per
 // command) starts without it.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
-import { isStorageError, openStorage, type Storage } from '../storage/index.js';
-import { BucketBackend } from './bucket.js';
-import { assertId } from './bucket-keys.js';
-import { isSyncError, type SyncErrorCode } from './errors.js';
-import { BUSY_RETRY_AFTER_SECONDS, InFlightLimiter, tooManyJsonValues, MAX_JSON_SEPARATORS } from './http-limits.js';
-import { DEFAULT_SYNC_BODY_LIMIT, SMALL_BODY_LIMIT, syncRoutes } from './http-routes.js';
-import { AccountBindings } from './server-accounts.js';
-import { TokenDoor, type Caller } from './server-tokens.js';
-import type { CallOptions } from './types.js';
+import { isStorageError, openStorage, type Storage } from '../../storage/index.js';
+import { AccountBindings, assertId, BucketBackend, isSyncError, TokenDoor, type CallOptions, type Caller, type SyncErrorCode } from '../../sync/index.js';
+import { isLoopbackHost } from '../net.js';
+import { BUSY_RETRY_AFTER_SECONDS, InFlightLimiter, tooManyJsonValues, MAX_JSON_SEPARATORS } from './limits.js';
+import { DEFAULT_SYNC_BODY_LIMIT, SMALL_BODY_LIMIT, syncRoutes } from './routes.js';
 
 export const DEFAULT_SYNC_PORT = 8787;
 export const DEFAULT_SYNC_HOST = '127.0.0.1';
@@ -75,7 +72,7 @@ export async function createSyncServer(opts: SyncServerOptions): Promise<Fastify
   const limiter = new InFlightLimiter(opts.maxRequestsInFlight, opts.maxBodyBytesInFlight);
   const callers = new WeakMap<FastifyRequest, Caller>();
   const app = Fastify({
-    // Endpoints that take more say so (http-routes.ts); anything else, a 404 included, this.
+    // Endpoints that take more say so (routes.ts); anything else, a 404 included, this.
     bodyLimit: SMALL_BODY_LIMIT,
     requestTimeout: REQUEST_TIMEOUT_MS,
     // Idle keep-alive connections are closed by close(); requests in flight finish first.
@@ -215,11 +212,6 @@ function errorResponse(error: FastifyError, req: FastifyRequest): { status: numb
 }
 
 /** Whether `host` only accepts connections from this machine. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) || h === '::ffff:127.0.0.1';
-}
-
 export interface ServeSyncOptions {
   /** A storage URL for openStorage: a directory or s3://... */
   storageUrl: string;

@@ -1,0 +1,3 @@
+// The server layer: HTTP shells over the engines. Fastify is loaded only when a server is made.
+export * from './sync/index.js';
+export { isLoopbackHost } from './net.js';
