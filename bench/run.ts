@@ -6,7 +6,9 @@
 // BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY (Offsite options, large-file); sqlite-backup:
 // BENCH_SQLITE_MIB (1024), BENCH_SQLITE_TOOLS (offsite,sqlite3-backup,sqlite3-backup-paused,
 // sqlite3-vacuum-into), BENCH_SQLITE_WRITER_ROWS (500 rows/s), BENCH_SQLITE_PEER_TIMEOUT (180 s),
-// BENCH_IDLE_SECONDS (600); sync-cost: BENCH_SYNC_LIVE_ROUNDS (5 entries pushed and pulled on RGW).
+// BENCH_IDLE_SECONDS (600); sync-cost: BENCH_SYNC_LIVE_ROUNDS (5 entries pushed and pulled on RGW);
+// console: BENCH_CONSOLE_JOBS (20), BENCH_CONSOLE_BACKUPS (500 per job), BENCH_CONSOLE_REQUESTS (400),
+// BENCH_CONSOLE_IDLE_SECONDS (60).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -20,6 +22,7 @@ import { largeFile, SCENARIO } from './scenarios/large-file.js';
 import * as tree from './scenarios/archive-tree.js';
 import * as sqlite from './scenarios/sqlite-backup.js';
 import * as syncCost from './scenarios/sync-cost.js';
+import * as consoleScenario from './scenarios/console.js';
 import { BenchBucket } from './target.js';
 import { BenchFailure, type Measurement, type S3Target } from './types.js';
 
@@ -49,7 +52,7 @@ export interface BenchEnvironment {
   server: string;
 }
 
-const SCENARIOS = ['large-file', tree.SCENARIO, sqlite.SCENARIO, syncCost.SCENARIO];
+const SCENARIOS = ['large-file', tree.SCENARIO, sqlite.SCENARIO, syncCost.SCENARIO, consoleScenario.SCENARIO];
 
 export async function runBench({ target, server }: BenchEnvironment): Promise<void> {
   const scenarios = (process.env.BENCH_SCENARIOS || SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
@@ -63,6 +66,7 @@ export async function runBench({ target, server }: BenchEnvironment): Promise<vo
     if (scenarios.includes(tree.SCENARIO)) await runArchiveTree(target, server, bucket, scratchDir);
     if (scenarios.includes(sqlite.SCENARIO)) await runSqliteBackup(target, server, bucket, scratchDir);
     if (scenarios.includes(syncCost.SCENARIO)) await runSyncCost(target, server, bucket, scratchDir);
+    if (scenarios.includes(consoleScenario.SCENARIO)) await runConsole(target, server, bucket, scratchDir);
   } finally {
     bucket.close();
     rmSync(scratchDir, { recursive: true, force: true });
@@ -230,4 +234,26 @@ async function runSyncCost(target: S3Target, server: string, bucket: BenchBucket
   console.log('\ntargets');
   console.log(formatTargets(targets));
   saveResult(syncCost.SCENARIO, date, { date: date.toISOString(), scenario: syncCost.SCENARIO, server, machine, prices: syncCost.describePrices(), ...result, targets });
+}
+
+async function runConsole(target: S3Target, server: string, bucket: BenchBucket, scratchDir: string): Promise<void> {
+  const result = await consoleScenario.consoleBench({
+    target,
+    bucket,
+    scratchDir,
+    jobs: positiveInt('BENCH_CONSOLE_JOBS', 20),
+    backupsPerJob: positiveInt('BENCH_CONSOLE_BACKUPS', 500),
+    requests: positiveInt('BENCH_CONSOLE_REQUESTS', 400),
+    idleSeconds: positiveInt('BENCH_CONSOLE_IDLE_SECONDS', 60),
+    log,
+  });
+  const targets = consoleScenario.checkConsoleTargets(result);
+  const date = new Date();
+  const machine = machineInfo();
+  console.log(`\nOffsite bench, ${consoleScenario.SCENARIO}: offsite console with ${result.jobs} jobs x ${result.backupsPerJob} backups in its catalog and the bucket, ${date.toISOString()}`);
+  console.log(`server: ${server}; client: ${machine.cpus} cores, Node ${machine.node}; requests over loopback HTTP with a bearer token, one at a time\n`);
+  console.log(consoleScenario.formatConsoleTable(result));
+  console.log('\ntargets');
+  console.log(formatTargets(targets));
+  saveResult(consoleScenario.SCENARIO, date, { date: date.toISOString(), scenario: consoleScenario.SCENARIO, server, machine, ...result, targets });
 }
