@@ -1,5 +1,6 @@
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import type { Duplex } from 'node:stream';
+import { ScryptPassphraseIdentity, ScryptPassphraseRecipient } from './age-scrypt.js';
 import { CodecError, isCodecError, messageOf } from './errors.js';
 import { WebTransformDuplex } from './web-duplex.js';
 
@@ -9,9 +10,10 @@ import { WebTransformDuplex } from './web-duplex.js';
 // cipher is pure JavaScript (noble): about 50 MiB/s on one core, slower than most disks but
 // faster than most uplinks.
 //
-// Passphrases cost more than recipients: age's scrypt (2^18) takes typage about 2 s of
-// synchronous work, blocking the event loop, and 256 MiB while it runs, once per stream (to
-// encrypt and to decrypt). Recipients (X25519) cost milliseconds: prefer them for scheduled runs.
+// Passphrases cost more than recipients: age's scrypt (2^18) needs 256 MiB and about a second,
+// once per stream (to encrypt and to decrypt). It runs through node:crypto in the thread pool,
+// one at a time (age-scrypt.ts), never on the event loop. Recipients (X25519) cost
+// milliseconds: prefer them for scheduled runs.
 
 export interface EncryptOptions {
   /** age recipients ("age1..."), public: they may appear in messages. */
@@ -37,8 +39,11 @@ export function encryptStream(opts: EncryptOptions): Duplex {
   const e = new Encrypter();
   if (opts.passphrase !== undefined) {
     if (opts.passphrase === '') throw new CodecError('InvalidArgument', 'the passphrase is empty');
-    if (opts.scryptWorkFactor !== undefined) e.setScryptWorkFactor(opts.scryptWorkFactor);
-    e.setPassphrase(opts.passphrase);
+    try {
+      e.addRecipient(new ScryptPassphraseRecipient(opts.passphrase, opts.scryptWorkFactor));
+    } catch (cause) {
+      throw new CodecError('InvalidArgument', messageOf(cause), { cause });
+    }
   }
   for (const r of recipients) {
     try {
@@ -62,7 +67,7 @@ export function decryptStream(opts: DecryptOptions): Duplex {
       throw new CodecError('InvalidIdentity', `identity ${i + 1} is not an age identity (expected AGE-SECRET-KEY-1..., as written by age-keygen)`, { cause });
     }
   });
-  if (opts.passphrase !== undefined) d.addPassphrase(opts.passphrase);
+  if (opts.passphrase !== undefined) d.addIdentity(new ScryptPassphraseIdentity(opts.passphrase));
   if (lines.length === 0 && opts.passphrase === undefined) {
     throw new CodecError('InvalidArgument', 'decryptStream needs identities or a passphrase');
   }

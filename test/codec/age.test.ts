@@ -4,7 +4,9 @@ import { chmod, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { performance } from 'node:perf_hooks';
 import { before, describe, it } from 'node:test';
+import { Decrypter, Encrypter } from 'age-encryption';
 import { decryptStream, encryptStream, generateAgeIdentity, isCodecError } from '../../src/codec/index.js';
 import { pseudoRandomStream, readAll, sha256 } from '../support/data.js';
 import { tempDir } from '../support/env.js';
@@ -111,6 +113,49 @@ describe('age encryption', () => {
     await writeFile(path.join(dir, 'theirs.txt'), plain);
     await ageWithTty(['-e', '-p', '-o', path.join(dir, 'theirs.age'), path.join(dir, 'theirs.txt')], ['tty-pass-2', 'tty-pass-2']);
     assert.deepEqual(await decrypt(await readFile(path.join(dir, 'theirs.age')), { passphrase: 'tty-pass-2' }), plain);
+  });
+
+  it("passphrase files are typage's own format both ways (node:crypto scrypt, same stanza)", async () => {
+    const plain = Buffer.from('the same bytes, whoever derives the key');
+    const ours = await encrypt(plain, { passphrase: 'pass-a', scryptWorkFactor: 10 });
+    const header = ours.subarray(0, ours.indexOf('\n---')).toString();
+    assert.match(header, /^age-encryption\.org\/v1\n-> scrypt [A-Za-z0-9+/]{22} 10\n[A-Za-z0-9+/]{43}$/);
+    const d = new Decrypter();
+    d.addPassphrase('pass-a');
+    assert.deepEqual(Buffer.from(await d.decrypt(ours)), plain);
+    const e = new Encrypter();
+    e.setScryptWorkFactor(10);
+    e.setPassphrase('pass-b');
+    assert.deepEqual(await decrypt(Buffer.from(await e.encrypt(plain)), { passphrase: 'pass-b' }), plain);
+  });
+
+  it('derives the passphrase key off the event loop', async () => {
+    // 2^17 (128 MiB): typage's synchronous scrypt held the event loop for the whole derivation.
+    let last = performance.now();
+    let worstGapMs = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worstGapMs = Math.max(worstGapMs, now - last);
+      last = now;
+    }, 5);
+    const started = performance.now();
+    const cipher = await encrypt(Buffer.from('x'), { passphrase: 'slow on purpose', scryptWorkFactor: 17 });
+    const tookMs = performance.now() - started;
+    // A loop held for the whole derivation never ran the timer: the gap up to now counts too.
+    worstGapMs = Math.max(worstGapMs, performance.now() - last);
+    clearInterval(timer);
+    assert.deepEqual(await decrypt(cipher, { passphrase: 'slow on purpose' }), Buffer.from('x'));
+    assert.ok(worstGapMs < tookMs / 2, `the event loop stalled ${worstGapMs.toFixed(0)} ms of the ${tookMs.toFixed(0)} ms derivation`);
+  });
+
+  it('refuses passphrase headers age refuses: an extra stanza, a work factor past 2^20', async () => {
+    const cipher = await encrypt(Buffer.from('y'), { passphrase: 'p', scryptWorkFactor: 10 });
+    const text = cipher.toString('latin1');
+    const tooCostly = Buffer.from(text.replace(/^(-> scrypt \S+) 10$/m, '$1 21'), 'latin1');
+    await assert.rejects(decrypt(tooCostly, { passphrase: 'p' }), (e: unknown) => isCodecError(e, 'DecryptionFailed') && /work factor is too high/.test(e.message));
+    const extra = Buffer.from(text.replace(/\n---/, '\n-> X25519 AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n---'), 'latin1');
+    await assert.rejects(decrypt(extra, { passphrase: 'p' }), (e: unknown) => isCodecError(e, 'DecryptionFailed') && /not the only one/.test(e.message));
+    assert.throws(() => encryptStream({ passphrase: 'p', scryptWorkFactor: 21 }), (e: unknown) => isCodecError(e, 'InvalidArgument'));
   });
 
   it('fails with DecryptionFailed for the wrong identity, naming the cause', async () => {
