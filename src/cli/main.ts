@@ -2,15 +2,7 @@
 // line on stderr (the stack only with --debug) and an exit code from exit-codes.ts.
 import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
-import { registerArchiveCommands } from './commands/archive.js';
-import { registerBackupCommands } from './commands/backup.js';
-import { registerDaemonCommands } from './commands/daemon.js';
-import { registerDoctorCommand } from './commands/doctor.js';
-import { registerObjectCommands } from './commands/objects.js';
-import { registerPolicyCommands } from './commands/policy.js';
-import { registerServeCommand } from './commands/serve.js';
-import { registerSnapshotCommands } from './commands/snapshot.js';
-import { registerSyncCommands } from './commands/sync.js';
+import { commandsFor, type Register } from './command-modules.js';
 import { errorCodeOf, EXIT, exitCodeFor } from './exit-codes.js';
 import { CommandFailure, printJson } from './output.js';
 import { clearProgressLine } from './progress.js';
@@ -21,7 +13,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-export function buildProgram(): Command {
+export function buildProgram(registers: readonly Register[]): Command {
   const program = new Command('offsite')
     .description('Local-first backup and sync to S3-compatible storage.\n\nStorage URLs: a local directory (./bucket, file:///srv/bucket) or s3://BUCKET/PREFIX?endpoint=URL&region=R&path_style=true.\nS3 credentials come from the AWS default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, SSO, instance roles.')
     .version(pkg.version)
@@ -44,15 +36,7 @@ Examples:
 Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 credentials or permission, 5 no such bucket,
 6 precondition failed, 7 store unreachable (after retries), 8 corrupted data, 9 archived object.`,
   );
-  registerObjectCommands(program);
-  registerSnapshotCommands(program);
-  registerBackupCommands(program);
-  registerDaemonCommands(program);
-  registerArchiveCommands(program);
-  registerPolicyCommands(program);
-  registerDoctorCommand(program);
-  registerSyncCommands(program);
-  registerServeCommand(program);
+  for (const register of registers) register(program);
   const overrideExits = (c: Command) => {
     c.exitOverride();
     for (const sub of c.commands) overrideExits(sub);
@@ -62,7 +46,7 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 credentials or permission, 
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram(await commandsFor(argv));
   const wantsJson = argv.includes('--json');
   const debug = argv.includes('--debug');
   try {

@@ -1,6 +1,6 @@
 // offsite doctor: the "test connection" of a storage URL, one line per check.
 import type { Command } from 'commander';
-import { runDoctor, type CheckStatus } from '../../doctor/index.js';
+import type { CheckStatus } from '../../doctor/index.js';
 import { EXIT } from '../exit-codes.js';
 import { printJson, printLine, type GlobalOptions } from '../output.js';
 
@@ -13,6 +13,8 @@ export function registerDoctorCommand(program: Command): void {
     .argument('<url>', 's3://BUCKET/PREFIX?endpoint=…, or a local directory')
     .action(async (url: string, _o: unknown, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
+      // Loaded here: the storage layer (the AWS SDK) costs ~150 ms of start-up other commands skip.
+      const { runDoctor } = await import('../../doctor/index.js');
       const report = await runDoctor(url);
       if (g.json) {
         printJson(report);

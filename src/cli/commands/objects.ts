@@ -5,14 +5,17 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isStorageError, openStorage, splitObjectUrl, splitPrefixUrl, type ListEntry, type PutOptions, type Storage } from '../../storage/index.js';
+import type { ListEntry, PutOptions, Storage } from '../../storage/index.js';
 import { formatBytes, note, parsePairs, printJson, printLine, UsageError, type GlobalOptions } from '../output.js';
 import { progressBar, progressWanted } from '../progress.js';
 
 const MIB = 1024 * 1024;
+/** The storage layer (and the AWS SDK behind it), loaded by the commands that use it, not at start-up. */
+const storageLayer = () => import('../../storage/index.js');
 
 /** Opens the storage of a URL, runs `fn`, and always closes it. */
 async function withStorage<T>(storageUrl: string, overrides: { partSize?: number; concurrency?: number }, fn: (s: Storage) => Promise<T>): Promise<T> {
+  const { openStorage } = await storageLayer();
   const storage = openStorage(storageUrl, overrides);
   try {
     return await fn(storage);
@@ -62,6 +65,7 @@ export function registerObjectCommands(program: Command): void {
     .option('--concurrency <n>', 'parts uploaded in parallel (S3; default 4)')
     .action(async (source: string, url: string, o: Record<string, string | string[] | boolean | undefined>, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
+      const { splitObjectUrl } = await storageLayer();
       const { storageUrl, key } = splitObjectUrl(url);
       let size: number | undefined;
       let body: Readable;
@@ -102,6 +106,7 @@ export function registerObjectCommands(program: Command): void {
     .option('--force', 'overwrite an existing file')
     .action(async (url: string, dest: string | undefined, o: { force?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
+      const { splitObjectUrl } = await storageLayer();
       const { storageUrl, key } = splitObjectUrl(url);
       if (dest === '-') return void (await streamToStdout(storageUrl, key));
       const target = dest ?? path.basename(key);
@@ -140,6 +145,7 @@ export function registerObjectCommands(program: Command): void {
     .description('write an object to standard output')
     .argument('<url>', 'object URL')
     .action(async (url: string) => {
+      const { splitObjectUrl } = await storageLayer();
       const { storageUrl, key } = splitObjectUrl(url);
       await streamToStdout(storageUrl, key);
     });
@@ -151,6 +157,7 @@ export function registerObjectCommands(program: Command): void {
     .option('-r, --recursive', 'list every object below, not just one level')
     .action(async (url: string, o: { recursive?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
+      const { splitPrefixUrl } = await storageLayer();
       const { storageUrl, prefix } = splitPrefixUrl(url);
       const entries: ListEntry[] = [];
       await withStorage(storageUrl, {}, async (s) => {
@@ -171,6 +178,7 @@ export function registerObjectCommands(program: Command): void {
     .option('-f, --force', 'do not fail on objects that do not exist')
     .action(async (urls: string[], o: { recursive?: boolean; force?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
+      const { isStorageError, splitObjectUrl, splitPrefixUrl } = await storageLayer();
       const deleted: string[] = [];
       for (const url of urls) {
         if (o.recursive) {
