@@ -2,10 +2,10 @@
 // (no user profile, no stray AWS_/RCLONE_ variables, AWS_CA_BUNDLE removed: the endpoint is plain
 // http and rclone 1.60 refuses to start with it set), and the command lines the scenarios use.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from './measure.js';
-import type { S3Target } from './types.js';
+import { BenchFailure, type S3Target } from './types.js';
 
 /** Debian's binaries: `aws` on PATH may be a pip aws-cli 1.x shim; the bench wants awscli 2. */
 export const AWS_BIN = process.env.BENCH_AWS_BIN ?? '/usr/bin/aws';
@@ -68,16 +68,52 @@ export interface Tool {
   download(key: string, file: string): Command;
 }
 
-/** aws-cli with its defaults (8 MiB parts, 10 requests in parallel, ranged parallel GETs). */
-export function awsCli(target: S3Target, scratchDir: string): Tool {
+/**
+ * aws-cli with its defaults (8 MiB parts, 10 requests in parallel, ranged parallel GETs): Debian's
+ * 2.x build (`aws-cli-2`, /usr/bin/aws), or the pip-installed 1.x (`aws-cli-1`, s3transfer with 10
+ * threads, what many users have, and the faster uploader here: see awsCli1Bin).
+ */
+export function awsCli(target: S3Target, scratchDir: string, build: { name: 'aws-cli-1' | 'aws-cli-2'; bin: string } = { name: 'aws-cli-2', bin: AWS_BIN }): Tool {
   const env = awsEnv(target, scratchDir);
   const common = ['--endpoint-url', target.endpoint, '--no-progress', '--only-show-errors'];
   return {
-    name: 'aws-cli',
-    version: versionOf(AWS_BIN, ['--version'], env),
-    upload: (file, key) => ({ cmd: AWS_BIN, args: ['s3', 'cp', ...common, file, `s3://${target.bucket}/${key}`], env }),
-    download: (key, file) => ({ cmd: AWS_BIN, args: ['s3', 'cp', ...common, `s3://${target.bucket}/${key}`, file], env }),
+    name: build.name,
+    version: versionOf(build.bin, ['--version'], env),
+    upload: (file, key) => ({ cmd: build.bin, args: ['s3', 'cp', ...common, file, `s3://${target.bucket}/${key}`], env }),
+    download: (key, file) => ({ cmd: build.bin, args: ['s3', 'cp', ...common, `s3://${target.bucket}/${key}`, file], env }),
   };
+}
+
+/**
+ * The pip aws-cli 1.x: $BENCH_AWS1_BIN, else an `aws` on PATH that is 1.x, else one installed as a
+ * user would (`pip install awscli` into a virtual environment under ~/.cache/offsite-bench), when
+ * the package registry serves it. Undefined (and why) when there is none to be had.
+ */
+export function awsCli1Bin(log: (line: string) => void): string | undefined {
+  const isV1 = (bin: string) => /^aws-cli\/1\./.test(versionOf(bin, ['--version'], cleanEnv())) ? bin : undefined;
+  if (process.env.BENCH_AWS1_BIN) return isV1(process.env.BENCH_AWS1_BIN) ?? fail(`BENCH_AWS1_BIN=${process.env.BENCH_AWS1_BIN} is not aws-cli 1.x`);
+  const onPath = spawnSync('sh', ['-c', 'command -v aws'], { encoding: 'utf8' }).stdout.trim();
+  if (onPath && onPath !== AWS_BIN && isV1(onPath)) return onPath;
+  const venv = path.join(process.env.HOME ?? '/root', '.cache', 'offsite-bench', 'awscli1');
+  const bin = path.join(venv, 'bin', 'aws');
+  if (existsSync(bin) && isV1(bin)) return bin;
+  log(`installing the pip aws-cli 1.x into ${venv} (python3 -m venv, pip install "awscli<2")`);
+  const steps: Array<[string, string[]]> = [
+    ['python3', ['-m', 'venv', venv]],
+    [path.join(venv, 'bin', 'pip'), ['install', '--quiet', 'awscli<2']],
+  ];
+  for (const [cmd, args] of steps) {
+    const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    if (r.status !== 0) {
+      log(`pip aws-cli 1.x not available (${cmd} ${args.join(' ')}: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}); timing without it`);
+      return undefined;
+    }
+  }
+  return isV1(bin) ?? fail(`${bin} installed, but it is not aws-cli 1.x`);
+}
+
+function fail(message: string): never {
+  throw new BenchFailure(message);
 }
 
 /** rclone's config file (remote `bench:`) and environment for the target, written into scratchDir. */

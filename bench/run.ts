@@ -1,7 +1,7 @@
 // The bench itself, given a running S3 target (scripts/run-bench.mjs starts RGW and calls this):
 // make the source file, time every tool, print the table and targets, save the JSON.
 // Knobs (environment): BENCH_SCENARIOS (large-file,archive-tree,sqlite-backup,sync-cost), BENCH_SIZE_MIB (1024), BENCH_RUNS (3),
-// BENCH_TOOLS (offsite,aws-cli,rclone), BENCH_TREE_MIB (2048), BENCH_TREE_FILES (20000),
+// BENCH_TOOLS (offsite,aws-cli-1,aws-cli-2,rclone), BENCH_TREE_MIB (2048), BENCH_TREE_FILES (20000),
 // BENCH_TREE_TOOLS (offsite,tar-aws,rclone,restic), BENCH_SCRATCH_DIR (the OS temp dir),
 // BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY (Offsite options, large-file); sqlite-backup:
 // BENCH_SQLITE_MIB (1024), BENCH_SQLITE_TOOLS (offsite,sqlite3-backup,sqlite3-backup-paused,
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killRunningTools, writeRandomFile } from './measure.js';
 import { offsite } from './offsite.js';
-import { awsCli, rclone, type Tool } from './peers.js';
+import { awsCli, awsCli1Bin, rclone, type Tool } from './peers.js';
 import { checkTargets, formatTable, formatTargets, summarise } from './report.js';
 import { largeFile, SCENARIO } from './scenarios/large-file.js';
 import * as tree from './scenarios/archive-tree.js';
@@ -119,15 +119,20 @@ async function runArchiveTree(target: S3Target, server: string, bucket: BenchBuc
 async function runLargeFile(target: S3Target, server: string, bucket: BenchBucket, scratchDir: string): Promise<void> {
   const sizeBytes = positiveInt('BENCH_SIZE_MIB', 1024) * MIB;
   const runs = positiveInt('BENCH_RUNS', 3);
-  const wanted = (process.env.BENCH_TOOLS ?? 'offsite,aws-cli,rclone').split(',').map((s) => s.trim());
-  const factories: Record<string, () => Tool> = {
+  const wanted = (process.env.BENCH_TOOLS ?? 'offsite,aws-cli-1,aws-cli-2,rclone').split(',').map((s) => s.trim());
+  const factories: Record<string, () => Tool | undefined> = {
     offsite: () => offsite(target),
-    'aws-cli': () => awsCli(target, scratchDir),
+    // The pip build only when it can be had (installed with pip when missing); the others always.
+    'aws-cli-1': () => {
+      const bin = awsCli1Bin(log);
+      return bin ? awsCli(target, scratchDir, { name: 'aws-cli-1', bin }) : undefined;
+    },
+    'aws-cli-2': () => awsCli(target, scratchDir),
     rclone: () => rclone(target, scratchDir),
   };
   const unknown = wanted.filter((t) => !factories[t]);
   if (unknown.length) throw new BenchFailure(`BENCH_TOOLS: unknown tool ${unknown.join(', ')} (known: ${Object.keys(factories).join(', ')})`);
-  const tools = wanted.map((t) => factories[t]!());
+  const tools = wanted.map((t) => factories[t]!()).filter((t): t is Tool => t !== undefined);
 
   const file = path.join(scratchDir, 'source.bin');
   const t0 = Date.now();
@@ -144,7 +149,7 @@ async function runLargeFile(target: S3Target, server: string, bucket: BenchBucke
   console.log(`\nOffsite bench, ${SCENARIO}: ${sizeBytes / MIB} MiB file, ${runs} round(s), ${date.toISOString()}`);
   console.log(`server: ${server}; client: ${machine.cpus} cores, Node ${machine.node}`);
   console.log(`tools: ${tools.map((t) => t.version).join('; ')}`);
-  console.log('MB/s = median of the rounds (1 MB = 10^6 bytes, wall time of the whole process); peak RSS = highest round\n');
+  console.log('MB/s = median of the rounds (1 MB = 10^6 bytes, wall time of the whole process); vs fastest peer = Offsite\'s MB/s over the fastest other tool of that operation in this run; peak RSS = highest round\n');
   console.log(formatTable(summary));
   console.log('\ntargets');
   console.log(formatTargets(targets));
