@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { openCatalog } from '../../src/catalog/index.js';
-import { FaultProxy } from '../../test/support/fault-proxy.js';
+import { startCountingProxy } from '../counting-proxy.js';
 import { formatColumns, median, type TargetCheck } from '../report.js';
 import type { BenchBucket } from '../target.js';
 import type { S3Target } from '../types.js';
@@ -123,7 +123,7 @@ export async function consoleBench(opts: {
   const seedSeconds = (performance.now() - t0) / 1000;
   log(`console: ${jobs} jobs x ${backupsPerJob} backups in the catalog and the bucket in ${seedSeconds.toFixed(1)} s`);
 
-  const proxy = await FaultProxy.start(target.endpoint);
+  const proxy = await startCountingProxy(target.endpoint);
   const tokenFile = path.join(dir, 'token');
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, OFFSITE_MANIFEST_KEY_FILE: path.join(dir, 'manifest.key'), AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
   const server = await startConsole(['--config', path.join(dir, 'offsite.toml'), '--data-dir', dataDir, '--port', '0', '--token-file', tokenFile], env);

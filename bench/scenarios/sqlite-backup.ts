@@ -21,14 +21,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import type { BackupRunResult } from '../../src/backup/jobs/index.js';
 import { runMeasured, runQuiet, sha256File, type Command } from '../measure.js';
 import { AWS_BIN, awsEnv, cleanEnv, versionOf, withNodeOnPath } from '../peers.js';
+import { startCountingProxy } from '../counting-proxy.js';
 import { formatColumns, median, type TargetCheck } from '../report.js';
 import type { BenchBucket } from '../target.js';
 import { BenchFailure, type Measurement, type S3Target } from '../types.js';
@@ -559,44 +558,6 @@ export async function hostRuns(o: HostRunsOptions): Promise<HostRun[]> {
 }
 
 // ---- 3. the idle daemon
-
-interface CountingProxy {
-  endpoint: string;
-  /** "ISO-time METHOD path?query" of every request, in order. */
-  seen: string[];
-  close(): Promise<void>;
-}
-
-/**
- * Bench-only instrumentation, not part of Offsite: an HTTP proxy in front of RGW that counts the
- * requests the daemon makes. Requests are forwarded unchanged (Host included, so SigV4
- * signatures still verify at RGW).
- */
-async function startCountingProxy(upstreamEndpoint: string): Promise<CountingProxy> {
-  const upstream = new URL(upstreamEndpoint);
-  const agent = new http.Agent({ keepAlive: true });
-  const seen: string[] = [];
-  const server = http.createServer((req, res) => {
-    seen.push(`${new Date().toISOString()} ${req.method} ${req.url}`);
-    const forward = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    forward.on('error', () => res.socket?.destroy());
-    req.pipe(forward);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    close: async () => {
-      server.closeAllConnections();
-      agent.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 /** utime + stime of a process (all its threads), in seconds, and its resident set. */
 function processUsage(pid: number, ticksPerSecond: number): { cpuSeconds: number; rssBytes: number } {
