@@ -54,7 +54,19 @@ export async function freePort() {
  * secretAccessKey, dir, stop() }. objectStore: 'memstore' (RAM, fast start) or 'bluestore'
  * (a sparse file, for benchmarks with GBs of data).
  */
-export async function startRgw({ objectStore = 'memstore', quiet = true } = {}) {
+export async function startRgw(opts = {}) {
+  // A start can fail for reasons of the moment: a free port taken by another process before the
+  // mon binds it, or the mon not yet answering `ceph osd new` on a loaded machine ("problem
+  // getting command descriptions from mon"). Fresh ports and a fresh directory, once more.
+  try {
+    return await startRgwOnce(opts);
+  } catch (e) {
+    process.stderr.write(`# RGW did not start (${String(e.message).split('\n').find((l) => l.includes('failed')) ?? 'see above'}); trying once more\n`);
+    return startRgwOnce(opts);
+  }
+}
+
+async function startRgwOnce({ objectStore = 'memstore', quiet = true } = {}) {
   ensureDebianPackages(RGW_PACKAGES);
   const dir = mkdtempSync(path.join(tmpdir(), 'offsite-rgw-'));
   const rgwPort = await freePort();
