@@ -16,6 +16,7 @@ export {
 } from './config.js';
 export { SourceError, snapshotSource, type SnapshotOptions } from './sources.js';
 export { duckdbBackup, duckdbIntegrityCheck, DuckdbSourceError, type DuckdbBackupOptions } from './duckdb.js';
+export { runBackupJobIsolated, ISOLATED_RUN_NICENESS, type IsolatedRunOptions } from './run-isolated.js';
 export { runBackupJob, backupName, backupTimestamp, BackupRunError, SHA256_METADATA, type BackupRunOptions, type BackupRunResult } from './run.js';
 export { listBackups, latestBackup, backupNamePattern, type BackupEntry, type BackupLocation } from './list.js';
 export { restoreBackup, BackupRestoreError, type BackupRestoreOptions, type BackupRestoreResult, type RestoreVerification } from './restore.js';

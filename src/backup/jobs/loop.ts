@@ -3,6 +3,8 @@
  * application embeds with startBackupLoop() (the seed's "background thread": S3 failure never
  * affects local operation).
  *
+ * - A run never disturbs the host: in an application it runs in a child process at a lower CPU
+ *   priority (run-isolated.ts), off the host's event loop and heap.
  * - One run per job at a time: a tick that falls due during a run is skipped (the schedule
  *   layer), and the job's lock file also keeps out a `offsite backup` started by hand.
  * - A failing job (source gone, bucket unreachable) is reported and tried again at its next
@@ -19,6 +21,7 @@ import { nextRun, parseSchedule, runOnSchedule, type Schedule, type ScheduleHand
 import { openStorage, type Storage } from '../../storage/index.js';
 import { loadJobsConfig, type BackupJob, type JobsConfig } from './config.js';
 import { pruneBackups } from './prune.js';
+import { runBackupJobIsolated } from './run-isolated.js';
 import { runBackupJob, type BackupRunResult } from './run.js';
 
 /** What the loop reports; the daemon prints these, an embedding app may log them its own way. */
@@ -54,6 +57,13 @@ export interface BackupLoopOptions {
    * (DuckDB lets no other process, nor a second instance, read a file being written).
    */
   duckdbConnection?: DuckDBConnection;
+  /**
+   * Where a run does its work: 'process' (the default) in a child process at a lower CPU
+   * priority, so the host's event loop, heap and CPU share are left alone (run-isolated.ts);
+   * 'none' in this process (the daemon, which has no host to protect). A DuckDB job that runs
+   * through the app's `duckdbConnection` always runs here: the connection cannot leave.
+   */
+  isolation?: 'process' | 'none';
   /** Run every job once at start, then on schedule. Default false (see the interval grid above). */
   runAtStart?: boolean;
   /**
@@ -108,6 +118,7 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
   };
   const scheduled: ScheduledJob[] = [];
   let catalog: Catalog | undefined;
+  let catalogFile: string | null = null;
   let stopped = false;
 
   const ready = (async () => {
@@ -126,7 +137,10 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
         jobs = jobs.filter((j) => options.only!.includes(j.name));
       }
       if (catalogPath === undefined) catalogPath = config?.catalogPath ?? null;
-      if (catalogPath && !stopped) catalog = openCatalog(catalogPath);
+      if (catalogPath && !stopped) {
+        catalog = openCatalog(catalogPath);
+        catalogFile = catalogPath;
+      }
       if (stopped) return;
       for (const job of jobs) scheduled.push(scheduleJob(job));
     } catch (e) {
@@ -172,14 +186,18 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
     const { job } = entry;
     let result: BackupRunResult | undefined;
     try {
-      // One client per job for the loop's life: its connections are reused across runs.
+      // One client per job for the loop's life: its connections are reused across runs (and prunes).
       if (job.destinationUrl && !entry.storage) entry.storage = openStorage(job.destinationUrl);
-      result = await runBackupJob(job, {
-        ...(catalog ? { catalog } : {}),
-        ...(entry.storage ? { storage: entry.storage } : {}),
-        ...(options.duckdbConnection && job.source.kind === 'duckdb' ? { duckdbConnection: options.duckdbConnection } : {}),
-        signal,
-      });
+      const throughApp = options.duckdbConnection !== undefined && job.source.kind === 'duckdb';
+      result =
+        (options.isolation ?? 'process') === 'process' && !throughApp
+          ? await runBackupJobIsolated(job, { catalogPath: catalogFile, signal })
+          : await runBackupJob(job, {
+              ...(catalog ? { catalog } : {}),
+              ...(entry.storage ? { storage: entry.storage } : {}),
+              ...(throughApp ? { duckdbConnection: options.duckdbConnection } : {}),
+              signal,
+            });
     } catch (e) {
       entry.lastFailure = { at: new Date(), error: messageOf(e) };
       entry.failure = { type: 'run-failed', job: job.name, error: messageOf(e), code: codeOf(e) };

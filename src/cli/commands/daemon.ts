@@ -65,6 +65,8 @@ export function registerDaemonCommands(program: Command): void {
         ...(o.job ? { only: o.job } : {}),
         ...(o.runAtStart ? { runAtStart: true } : {}),
         unref: false,
+        // The daemon is the host: its runs need no child process to keep them off its event loop.
+        isolation: 'none',
         onEvent,
       });
       await loop.ready;

@@ -1,0 +1,145 @@
+// Backup runs in a child process (run-isolated.ts), as startBackupLoop() runs them in a host app:
+// the same backup (uploaded, checked, recorded), an abort that leaves no multipart upload, and
+// the loop really running its work in a child. Uploads are slowed with the FAKE fault proxy
+// (a delay in front of the real RGW) so that a run is caught in the middle.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { runBackupJobIsolated, startBackupLoop, type BackupJob, type BackupLoopEvent } from '../../src/backup/jobs/index.js';
+import { openCatalog } from '../../src/catalog/index.js';
+import { readAll } from '../support/data.js';
+import { adminClient, createTestBucket, s3ChildEnv, s3TestServer, tempDir } from '../support/env.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { useTestManifestKey } from './job-support.js';
+
+const MIB = 1024 * 1024;
+
+function fileJob(dir: string, source: string, destinationUrl: string): BackupJob {
+  return {
+    name: 'blob',
+    source: { kind: 'file', location: source },
+    destinationUrl,
+    localDir: path.join(dir, 'backups'),
+    keepLocal: true,
+    schedule: '3600',
+    jitterSeconds: 0,
+    keyTemplate: '{job}-{timestamp}{ext}',
+    compress: 'none',
+    recipients: [],
+    retention: {},
+    origin: 'test',
+  };
+}
+
+const urlVia = (bucket: string, endpoint: string) => `s3://${bucket}/?endpoint=${encodeURIComponent(endpoint)}&region=us-east-1&path_style=true`;
+
+/** The pids of this process's children whose command line names run-child (the isolated run). */
+function runChildren(): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('run-child');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('backup runs in a child process', () => {
+  before(async () => {
+    await useTestManifestKey();
+    Object.assign(process.env, s3ChildEnv()); // the child's S3 client finds them in its environment
+  });
+
+  it('uploads, checks and records the same backup as a run in process', async () => {
+    const dir = await tempDir('offsite-isolated-');
+    const bucket = await createTestBucket('isolated');
+    const source = path.join(dir, 'blob.bin');
+    const data = randomBytes(12 * MIB + 5);
+    await writeFile(source, data);
+    const job = fileJob(dir, source, urlVia(bucket, s3TestServer().endpoint));
+    const catalogPath = path.join(dir, 'catalog.db');
+    const result = await runBackupJobIsolated(job, { catalogPath });
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    assert.equal(result.uploaded, true, result.uploadError);
+    assert.equal(result.sha256, sha256);
+    assert.equal(result.size, data.length);
+    const stored = await readAll((await adminClient().send(new GetObjectCommand({ Bucket: bucket, Key: result.name }))).Body as NodeJS.ReadableStream);
+    assert.equal(createHash('sha256').update(stored).digest('hex'), sha256);
+    const catalog = openCatalog(catalogPath);
+    try {
+      const record = catalog.getBackup('blob', result.name);
+      assert.equal(record?.sha256, sha256);
+      assert.ok(record?.uploadedAt, 'recorded as uploaded');
+      assert.equal(catalog.recentOperations(1, 'backup')[0]!.status, 'ok');
+    } finally {
+      catalog.close();
+    }
+  });
+
+  it('an abort reaches the child: the multipart upload is aborted, no object is left, the run is recorded as interrupted', async () => {
+    const dir = await tempDir('offsite-isolated-abort-');
+    const bucket = await createTestBucket('isolated-abort');
+    const source = path.join(dir, 'blob.bin');
+    await writeFile(source, randomBytes(40 * MIB));
+    const proxy = await FaultProxy.start(s3TestServer().endpoint);
+    try {
+      proxy.inject({ method: 'PUT', match: (p) => p.includes('partNumber='), fault: { kind: 'delay', ms: 3000 }, times: 1000 });
+      const catalogPath = path.join(dir, 'catalog.db');
+      const abort = new AbortController();
+      const run = runBackupJobIsolated(fileJob(dir, source, urlVia(bucket, proxy.endpoint)), { catalogPath, signal: abort.signal });
+      const deadline = Date.now() + 30_000;
+      while (!proxy.seen.some((l) => l.includes('partNumber=')) && Date.now() < deadline) await sleep(50);
+      assert.ok(proxy.seen.some((l) => l.includes('partNumber=')), 'a part upload started');
+      abort.abort();
+      await assert.rejects(run, (e: Error) => e.name === 'AbortError');
+      const uploads = await adminClient().send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      assert.equal(uploads.Uploads, undefined, 'the multipart upload was aborted');
+      const objects = await adminClient().send(new ListObjectsV2Command({ Bucket: bucket }));
+      assert.equal(objects.KeyCount, 0);
+      const catalog = openCatalog(catalogPath);
+      assert.equal(catalog.recentOperations(1, 'backup')[0]!.status, 'interrupted');
+      catalog.close();
+      assert.deepEqual(runChildren(), [], 'the child is gone');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('startBackupLoop() runs its backups in a child process, not in the host', async () => {
+    const dir = await tempDir('offsite-isolated-loop-');
+    const bucket = await createTestBucket('isolated-loop');
+    const source = path.join(dir, 'blob.bin');
+    await writeFile(source, randomBytes(20 * MIB));
+    const proxy = await FaultProxy.start(s3TestServer().endpoint);
+    try {
+      // Slow parts keep the run going long enough to be seen.
+      proxy.inject({ method: 'PUT', match: (p) => p.includes('partNumber='), fault: { kind: 'delay', ms: 500 }, times: 1000 });
+      const events: BackupLoopEvent[] = [];
+      const loop = startBackupLoop({ jobs: [fileJob(dir, source, urlVia(bucket, proxy.endpoint))], catalogPath: path.join(dir, 'catalog.db'), onEvent: (e) => events.push(e) });
+      await loop.ready;
+      let seen: number[] = [];
+      const deadline = Date.now() + 30_000;
+      while (seen.length === 0 && Date.now() < deadline && !events.some((e) => e.type === 'run-ok' || e.type === 'run-failed')) {
+        seen = runChildren();
+        await sleep(20);
+      }
+      assert.equal(seen.length, 1, 'one child process ran the backup');
+      while (!events.some((e) => e.type === 'run-ok' || e.type === 'run-failed') && Date.now() < deadline) await sleep(50);
+      await loop.stop();
+      const ok = events.find((e) => e.type === 'run-ok');
+      assert.ok(ok && ok.type === 'run-ok' && ok.result.uploaded, `events: ${JSON.stringify(events.map((e) => e.type))}`);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
