@@ -23,4 +23,5 @@ export { S3Storage, DEFAULT_PART_SIZE, DEFAULT_CONCURRENCY, multipartPlan, type 
 export type { S3Credentials } from './s3/client.js';
 // For S3-specific callers (policies) that send their own commands through S3Storage.client.
 export { classifyS3Error, sdkErrorCode, type ClassifyContext } from './s3/classify.js';
+export { downloadToFile, DEFAULT_DOWNLOAD_CONCURRENCY, DEFAULT_DOWNLOAD_PART_SIZE, type DownloadToFileOptions } from './download-file.js';
 export { openStorage, parseStorageUrl, splitObjectUrl, splitPrefixUrl, findLocalBucketRoot, type StorageLocation } from './url.js';

@@ -5,7 +5,10 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { describe, it, before, after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { ListEntry, Storage } from '../../src/storage/index.js';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { downloadToFile, type ListEntry, type Storage } from '../../src/storage/index.js';
 import { md5, pseudoRandomStream, readAll, sha256OfStream } from '../support/data.js';
 import { rejectsWith } from '../support/assert.js';
 
@@ -180,6 +183,29 @@ export function storageContract(name: string, open: () => Promise<ContractTarget
       const tail = await s.get('range/obj', { range: { start: 15 } });
       assert.equal((await readAll(tail.body)).toString(), 'fghij');
       assert.equal(tail.info.size, data.length, 'info.size is the whole object even for a range');
+    });
+
+    it('downloadToFile: ranged GETs in parallel, written at their offsets, give the same bytes; a stale ETag is refused', async () => {
+      const data = await readAll(pseudoRandomStream(3 * 1024 * 1024 + 12345, 'ranged'));
+      await s.put('ranged/obj', data);
+      const dir = await mkdtemp(path.join(tmpdir(), 'offsite-ranged-'));
+      try {
+        for (const [concurrency, partSize] of [[4, 256 * 1024], [1, 256 * 1024], [8, 8 * 1024 * 1024]] as const) {
+          const file = path.join(dir, `copy-${concurrency}-${partSize}`);
+          const seen: number[] = [];
+          const { parts } = await downloadToFile(s, 'ranged/obj', file, { concurrency, partSize, onProgress: (n) => seen.push(n) });
+          assert.equal(parts, concurrency === 1 || partSize >= data.length ? 1 : Math.ceil(data.length / partSize));
+          const copy = await readFile(file);
+          assert.equal(md5(copy), md5(data), `concurrency ${concurrency}, parts of ${partSize}`);
+          assert.equal(seen.at(-1), data.length);
+          assert.equal((await stat(file)).mode & 0o777, 0o600);
+        }
+        const stale = await s.head('ranged/obj');
+        await s.put('ranged/obj', data.subarray(1));
+        await rejectsWith(downloadToFile(s, 'ranged/obj', path.join(dir, 'stale'), { info: stale, concurrency: 4, partSize: 256 * 1024 }), 'PreconditionFailed');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     describe('listing 2,500 keys', () => {

@@ -1,9 +1,9 @@
 // offsite put | get | cat | ls | rm: one object (or a prefix) at a storage URL.
 import type { Command } from 'commander';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ListEntry, PutOptions, Storage } from '../../storage/index.js';
 import { formatBytes, note, parsePairs, printJson, printLine, UsageError, type GlobalOptions } from '../output.js';
@@ -34,18 +34,6 @@ function transferOverrides(o: { partSize?: string; concurrency?: string }): { pa
   const partSize = positive(o.partSize, '--part-size');
   const concurrency = positive(o.concurrency, '--concurrency');
   return { ...(partSize ? { partSize: partSize * MIB } : {}), ...(concurrency ? { concurrency } : {}) };
-}
-
-/** Counts bytes flowing through, for the progress bar. */
-function counting(onBytes: (total: number) => void): Transform {
-  let total = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      total += chunk.length;
-      onBytes(total);
-      cb(null, chunk);
-    },
-  });
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -104,7 +92,9 @@ export function registerObjectCommands(program: Command): void {
     .argument('<url>', 'object URL: s3://BUCKET/KEY?endpoint=…, or PATH/KEY in a local directory bucket')
     .argument('[dest]', 'file to write (default: the last part of the key, in the current directory); - for stdout')
     .option('--force', 'overwrite an existing file')
-    .action(async (url: string, dest: string | undefined, o: { force?: boolean }, cmd: Command) => {
+    .option('--part-size <MiB>', 'bytes per ranged GET, in MiB (default 8)')
+    .option('--concurrency <n>', 'ranged GETs in parallel, each written at its offset (default 8; 1: one GET)')
+    .action(async (url: string, dest: string | undefined, o: { force?: boolean; partSize?: string; concurrency?: string }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const { splitObjectUrl } = await storageLayer();
       const { storageUrl, key } = splitObjectUrl(url);
@@ -114,27 +104,21 @@ export function registerObjectCommands(program: Command): void {
       // Written beside the target and renamed at the end: an interrupted download never leaves a
       // truncated file under the real name.
       const partial = `${target}.offsite-partial`;
+      const { partSize, concurrency } = transferOverrides(o);
+      const { downloadToFile } = await storageLayer();
       const info = await withStorage(storageUrl, {}, async (s) => {
-        const got = await s.get(key);
-        const showProgress = progressWanted(g);
-        const bar = progressBar(`get ${key}`, got.info.size, showProgress);
-        // Large writes: with the 16 KiB default the file stream pushes back on every few network
-        // chunks and the download stalls while the disk catches up.
-        const file = createWriteStream(partial, { highWaterMark: 4 * MIB });
+        const head = await s.head(key);
+        const bar = progressBar(`get ${key}`, head.size, progressWanted(g));
         try {
-          await (showProgress ? pipeline(got.body, counting((n) => bar.update(n)), file) : pipeline(got.body, file));
+          // Ranged GETs in parallel, each written at its offset (download-file.ts).
+          const { info } = await downloadToFile(s, key, partial, { info: head, ...(partSize ? { partSize } : {}), ...(concurrency ? { concurrency } : {}), onProgress: (n) => bar.update(n) });
+          bar.finish();
+          await rename(partial, target);
+          return info;
         } catch (e) {
           await rm(partial, { force: true });
           throw e;
         }
-        bar.finish();
-        const written = (await stat(partial)).size;
-        if (written !== got.info.size) {
-          await rm(partial, { force: true });
-          throw new Error(`download of ${key} ended early: ${written} of ${got.info.size} bytes; try again`);
-        }
-        await rename(partial, target);
-        return got.info;
       });
       if (g.json) printJson({ ok: true, url, file: path.resolve(target), size: info.size, etag: info.etag });
       else printLine(`downloaded ${url} -> ${target} (${formatBytes(info.size)})`);
