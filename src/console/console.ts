@@ -484,10 +484,11 @@ export class Console {
 
   private progress(record: RunRecord, p: BackupProgress): void {
     const v = record.view;
+    const phaseChanged = v.phase !== p.phase;
     v.phase = p.phase;
     v.bytes_done = p.bytesDone;
     v.bytes_total = p.bytesTotal ?? null;
-    this.emitRun(record, false);
+    this.emitRun(record, phaseChanged);
   }
 
   private emitRun(record: RunRecord, always: boolean): void {
@@ -541,7 +542,8 @@ export class Console {
 
   async deleteBackup(name: string, backup: string, where: DeleteWhere): Promise<{ deleted: { local: boolean; s3: boolean } }> {
     const entry = this.entry(name);
-    const storage = where === 'local' ? undefined : this.storageFor(entry);
+    // Asked even for a local delete: what remains in the bucket decides whether the catalog keeps the record.
+    const storage = this.storageFor(entry);
     const r = await deleteJobBackup(entry.job, backup, { where, ...(storage ? { storage } : {}), catalog: this.catalog });
     if (r.s3) entry.cache?.objects.delete(backup);
     this.events.emit('jobs', { jobs: this.jobs() });
