@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { openCatalog } from '../../../src/catalog/index.js';
 import { runCli } from '../../support/cli.js';
-import { createTestBucket, s3TestServer, tempDir } from '../../support/env.js';
+import { createTestBucket, openTestS3, s3TestServer, tempDir } from '../../support/env.js';
 import { FaultProxy } from '../../support/fault-proxy.js';
 import { consoleEnv, startConsole, waitForRun, type ConsoleProcess } from './support.js';
 
@@ -50,7 +50,7 @@ describe('console schedules, idle requests and views', () => {
     assert.equal(put.status, 200, put.text);
   });
   after(async () => {
-    await c.stop();
+    if (c.child.exitCode === null) await c.stop();
     await new Promise<void>((r) => proxy.server.close(() => r()));
   });
 
@@ -116,5 +116,32 @@ describe('console schedules, idle requests and views', () => {
     assert.equal(r.json.devices[0].self, true);
     assert.equal(r.json.devices[0].name, 'console-desk');
     assert.deepEqual(Object.keys(r.json.pending).sort(), ['deletions', 'entries', 'unsent_batches']);
+  });
+
+  it('SIGTERM during an upload aborts it cleanly: exit 0, no object left, the run recorded as interrupted', async () => {
+    // The upload's PUT is held by the proxy, so the signal arrives while it is in flight.
+    proxy.inject({ method: 'PUT', match: (p) => p.includes('/views/app/'), fault: { kind: 'delay', ms: 4000 }, times: 1 });
+    await new Promise((r) => setTimeout(r, 1100)); // a new name
+    const started = await c.api('POST', '/api/jobs/app/backup', {});
+    assert.equal(started.status, 202);
+    const until = Date.now() + 10_000;
+    while (!proxy.seen.some((x) => x.startsWith('PUT') && x.includes('/views/app/')) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const t0 = Date.now();
+    assert.equal(await c.stop(), 0, c.stderr());
+    assert.ok(Date.now() - t0 < 3500, 'the held upload was aborted, not waited for');
+    const catalog = openCatalog(path.join(c.dataDir, 'catalog.db'));
+    try {
+      const last = catalog.recentOperations(1, 'backup')[0]!;
+      assert.equal(last.status, 'interrupted');
+      const name = (last.detail as { name: string }).name;
+      const s3 = openTestS3(bucket);
+      try {
+        await assert.rejects(s3.head(`views/app/${name}`), (e: Error & { code?: string }) => e.code === 'NotFound', 'no object of the aborted upload');
+      } finally {
+        await s3.close();
+      }
+    } finally {
+      catalog.close();
+    }
   });
 });
