@@ -90,7 +90,8 @@ exit 0. See docs/console.md.`,
         ...(o.archiveCatalog ? { archiveCatalog: path.resolve(o.archiveCatalog) } : {}),
         schedule: o.schedule,
       });
-      if (engine.createdToken) await handOverToken(engine.createdToken, o.tokenFile, 'admin token');
+      const token = engine.takeCreatedToken();
+      if (token) await handOverToken(token, o.tokenFile, 'admin token');
       if (engine.keyCreated) note(`created the key file of the console's secrets: keep a copy of it (${path.join(dataDir, 'console.key')})`);
       const server = await startConsoleServer({ engine, host: o.host, port, allowedHosts: o.allowedHost, log: o.log });
       if (g.json) printJsonLine({ event: 'listening', url: server.url, dataDir });

@@ -128,6 +128,7 @@ describe('console backups flow', () => {
     assert.equal(listed.json.backups[0].sha256, backupSha);
     assert.equal(listed.json.backups[0].size, run.json.result.size);
     assert.equal(listed.json.stale_after_seconds, 60);
+    assert.equal(listed.json.bucket_error, null);
     // The object is where the settings say: PREFIX/JOB/NAME.
     const s3 = openTestS3(bucket);
     try {

@@ -103,6 +103,20 @@ describe('console S3 settings', () => {
     assert.equal(listed.json.backups[0].where, 'both');
   });
 
+  it('a bucket that refuses the listing is reported (bucket_error), and the local copies are still listed', async () => {
+    const put = await c.api('PUT', '/api/settings/s3', { ...form(), prefix: 'console/kept', secret_access_key: `${rgw.secretAccessKey}-wrong` });
+    assert.equal(put.status, 200);
+    const listed = await c.api('GET', '/api/jobs/app/backups');
+    assert.equal(listed.status, 200, listed.text);
+    assert.equal(listed.json.bucket_error?.code, 'InvalidCredentials', listed.text);
+    assert.ok(listed.json.backups.length >= 1);
+    assert.ok(listed.json.backups.every((b: { where: string }) => b.where === 'local'));
+    assert.equal((await c.api('PUT', '/api/settings/s3', { ...form(), prefix: 'console/kept' })).status, 200);
+    const again = await c.api('GET', '/api/jobs/app/backups');
+    assert.equal(again.json.bucket_error, null);
+    assert.equal(again.json.backups[0].where, 'both');
+  });
+
   it('DELETE removes them: GET says not configured, the job has no destination', async () => {
     const del = await c.api('DELETE', '/api/settings/s3');
     assert.equal(del.status, 200);
