@@ -21,6 +21,7 @@ export const COMMAND_MODULES: ReadonlyArray<{ names: readonly string[]; load: ()
   { names: ['doctor'], load: async () => (await import('./commands/doctor.js')).registerDoctorCommand },
   { names: ['sync'], load: async () => (await import('./commands/sync.js')).registerSyncCommands },
   { names: ['serve'], load: async () => (await import('./commands/serve.js')).registerServeCommand },
+  { names: ['console'], load: async () => (await import('./commands/console.js')).registerConsoleCommands },
 ];
 
 /** The command modules a run needs: the one of its command, none for --version, all otherwise. */

@@ -1,3 +1,10 @@
 // The server layer: HTTP shells over the engines. Fastify is loaded only when a server is made.
 export * from './sync/index.js';
 export { isLoopbackHost } from './net.js';
+export {
+  startConsoleServer,
+  DEFAULT_CONSOLE_HOST,
+  DEFAULT_CONSOLE_PORT,
+  type ConsoleServerOptions,
+  type RunningConsoleServer,
+} from './console/index.js';
