@@ -20,3 +20,13 @@ export function formatBytes(n: number | null | undefined): string {
   }
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
+
+/** "3600" → "every 1 h"; a cron expression as it is. */
+export function formatSchedule(s: string): string {
+  if (!/^\d+$/.test(s)) return s;
+  const n = Number(s);
+  if (n % 86400 === 0) return `every ${n / 86400} d`;
+  if (n % 3600 === 0) return `every ${n / 3600} h`;
+  if (n % 60 === 0) return `every ${n / 60} min`;
+  return `every ${n} s`;
+}

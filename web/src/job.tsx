@@ -4,7 +4,7 @@ import { useCallback, useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { CloudIcon, ConfirmDialog, LocalIcon, ProgressBar, Status, StatusDot, type Message } from './components.js';
 import { watchRun } from './events.js';
-import { formatBytes, formatDate } from './format.js';
+import { formatBytes, formatDate, formatSchedule } from './format.js';
 import type { Backup, Job, Run, Where } from './types.js';
 
 type Pending = { action: 'restore'; backup: Backup } | { action: 'delete'; backup: Backup; where: Where } | null;
@@ -127,7 +127,7 @@ export function JobView(props: { name: string }) {
           <dt>Destination</dt>
           <dd class="mono">{job.destination ? `${job.destination}${job.destination_from === 'settings' ? ' (from the settings)' : ''}` : 'none: local copies only'}</dd>
           <dt>Schedule</dt>
-          <dd>{job.schedule ?? 'manual'}</dd>
+          <dd>{formatSchedule(job.schedule)}</dd>
           <dt>Last success</dt>
           <dd>{formatDate(job.last_success)}</dd>
           <dt>Next run</dt>

@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { api } from './api.js';
 import { Status, StatusDot, type Message } from './components.js';
 import { onJobs } from './events.js';
-import { formatDate } from './format.js';
+import { formatDate, formatSchedule } from './format.js';
 import type { Job } from './types.js';
 
 export function Jobs() {
@@ -50,7 +50,7 @@ export function Jobs() {
                   <span class="kind">{j.source_kind}</span> <span class="mono">{j.source}</span>
                   <div class="sub">{j.destination ? `→ ${j.destination}${j.destination_from === 'settings' ? ' (settings)' : ''}` : '→ local only'}</div>
                 </td>
-                <td data-label="Schedule">{j.schedule ?? 'manual'}</td>
+                <td data-label="Schedule">{formatSchedule(j.schedule)}</td>
                 <td data-label="Last success">{formatDate(j.last_success)}</td>
                 <td data-label="Last failure" title={j.last_failure?.error}>
                   {j.last_failure ? (

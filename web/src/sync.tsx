@@ -48,7 +48,7 @@ export function Sync() {
               </tbody>
             </table>
           </section>
-          {data.pending && (
+          {(
             <section class="card">
               <h2>Pending</h2>
               <dl class="facts">
@@ -59,7 +59,7 @@ export function Sync() {
                 <dt>Unsent batches</dt>
                 <dd>{data.pending.unsent_batches}</dd>
                 <dt>Snapshot generation</dt>
-                <dd>{data.snapshot_generation ?? '—'}</dd>
+                <dd>{data.snapshot_generation}</dd>
               </dl>
             </section>
           )}
@@ -68,7 +68,9 @@ export function Sync() {
               <h2>Problems</h2>
               <ul>
                 {data.problems.map((p, i) => (
-                  <li key={i}>{typeof p === 'string' ? p : JSON.stringify(p)}</li>
+                  <li key={i}>
+                    <span class="mono">{p.device_id}</span>: {p.message} <span class="sub">({p.code})</span>
+                  </li>
                 ))}
               </ul>
             </section>

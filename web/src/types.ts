@@ -39,7 +39,7 @@ export interface Job {
   source: string;
   destination: string | null;
   destination_from: 'job' | 'settings' | null;
-  schedule: string | null;
+  schedule: string;
   running: boolean;
   last_success: string | null;
   last_failure: { at: string; error: string } | null;
@@ -84,7 +84,7 @@ export interface Archives {
 export interface SyncStatus {
   configured: boolean;
   devices: { device_id: string; name: string | null; host: string | null; self: boolean; last_seen_at: string | null; stale: boolean }[];
-  pending: { entries: number; deletions: number; unsent_batches: number } | null;
-  snapshot_generation: number | null;
-  problems: unknown[];
+  pending: { entries: number; deletions: number; unsent_batches: number };
+  snapshot_generation: number;
+  problems: { device_id: string; code: string; message: string }[];
 }
