@@ -40,7 +40,7 @@ export function Archives() {
                   {data.totals.map((t) => (
                     <tr key={`${t.year}-${t.storage_class}`}>
                       <td data-label="Year">{t.year}</td>
-                      <td data-label="Storage class">{t.storage_class}</td>
+                      <td data-label="Storage class">{t.storage_class ?? '—'}</td>
                       <td data-label="Archives">{t.archives}</td>
                       <td data-label="Size">{formatBytes(t.bytes)}</td>
                     </tr>

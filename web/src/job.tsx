@@ -74,10 +74,10 @@ export function JobView(props: { name: string }) {
     try {
       const { run_id } = await api.restore(name, b.name);
       const r = await follow(run_id);
-      const res = r.result as { to?: string; sha256?: string; from?: string } | null;
+      const res = r.result as { to?: string; sha256?: string; from?: string; verified_by?: string } | null;
       if (r.status === 'ok' && res?.to) {
         setRestored({ to: res.to, sha256: res.sha256 ?? '', from: res.from ?? '' });
-        setMessage({ kind: 'ok', text: `Restored ${b.name} to ${res.to}.` });
+        setMessage({ kind: 'ok', text: `Restored ${b.name}${res.verified_by ? `, checked against the ${res.verified_by}` : ''}.` });
       } else setMessage({ kind: 'error', text: `Restore failed: ${r.error ? `${r.error.code}: ${r.error.message}` : 'unknown error'}` });
     } catch (e) {
       setMessage({ kind: 'error', text: `Restore not started: ${(e as Error).message}` });
@@ -169,17 +169,20 @@ export function JobView(props: { name: string }) {
             <tbody>
               {backups.map((b) => (
                 <tr key={b.name} data-testid={`backup-row-${b.name}`} data-where={b.where}>
-                  <td data-label="Date">{formatDate(b.taken_at)}</td>
-                  <td data-label="Size">{formatBytes(b.size)}</td>
+                  <td data-label="Date" class="nowrap">{formatDate(b.taken_at)}</td>
+                  <td data-label="Size" class="nowrap">{formatBytes(b.size)}</td>
                   <td data-label="Location" class="where">
-                    {(b.where === 'local' || b.where === 'both') && <LocalIcon />}
-                    {(b.where === 's3' || b.where === 'both') && <CloudIcon />}
-                    {b.where === 's3' && <span class="badge warn">S3 only</span>}
+                    <span class="where-icons">
+                      {(b.where === 'local' || b.where === 'both') && <LocalIcon />}
+                      {(b.where === 's3' || b.where === 'both') && <CloudIcon />}
+                      {b.where === 's3' && <span class="badge warn">S3 only</span>}
+                    </span>
                   </td>
                   <td data-label="Name" class="mono small">
                     {b.name}
                   </td>
-                  <td class="row-actions">
+                  <td>
+                    <div class="row-actions">
                     <button type="button" disabled={busy} onClick={() => setPending({ action: 'restore', backup: b })}>
                       Restore
                     </button>
@@ -198,6 +201,7 @@ export function JobView(props: { name: string }) {
                         Delete both
                       </button>
                     )}
+                    </div>
                   </td>
                 </tr>
               ))}

@@ -63,7 +63,7 @@ export function Jobs() {
                   )}
                 </td>
                 <td data-label="Next run">{formatDate(j.next_run)}</td>
-                <td data-label="Status">
+                <td data-label="Status" class="nowrap">
                   <StatusDot status={j.status} /> <span class="status-word">{j.status}</span>
                 </td>
               </tr>

@@ -85,7 +85,7 @@ function App() {
 
   return (
     <>
-      <a class="skip" href="#content" onClick={(e) => {
+      <a class="skip-link" href="#content" onClick={(e) => {
         e.preventDefault();
         document.getElementById('content')?.focus();
       }}>

@@ -76,7 +76,7 @@ export function Settings() {
       setTest(r);
       const failed = r.checks.filter((c) => c.status === 'fail');
       if (r.ok && failed.length === 0) setMessage({ kind: 'ok', text: `Connection OK: every check passed (${r.url}).` });
-      else setMessage({ kind: 'error', text: `Connection failed: ${failed.map((c) => `${c.title} (${c.id}): ${c.detail}`).join('; ') || 'see the checks below'}` });
+      else setMessage({ kind: 'error', text: `Connection failed: ${failed.map((c) => `${c.title}: ${c.detail}`).join('; ') || 'see the checks below'}` });
     } catch (e) {
       setMessage({ kind: 'error', text: `Test failed: ${(e as Error).message}` });
     } finally {
@@ -136,7 +136,7 @@ export function Settings() {
             Secret access key{' '}
             {secretSet && (
               <span class="badge ok" data-testid="secret-set">
-                Secret set{saved?.secret_last4 ? ` (…${saved.secret_last4})` : ''}
+                Secret set
               </span>
             )}
           </label>

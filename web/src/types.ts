@@ -76,7 +76,7 @@ export interface Run {
 
 export interface Archives {
   configured: boolean;
-  totals: { year: number | string; storage_class: string; archives: number; bytes: number }[];
+  totals: { year: number | string; storage_class: string | null; archives: number; bytes: number }[];
   sessions: { session: string; year: number | string; status: string; size: number | null; storage_class: string | null; uploaded_at: string | null }[];
   last_runs: Record<string, unknown>[];
 }
