@@ -106,6 +106,10 @@ const BY_CODE: Record<string, number> = {
   BadRequest: EXIT.failure,
   ServerError: EXIT.failure,
   InvalidSyncConfig: EXIT.usage,
+  // console: its key file and sealed settings
+  KeyMissing: EXIT.usage,
+  WrongKey: EXIT.denied,
+  NotConfigured: EXIT.usage,
 };
 
 /** A stable code for --json error output and for the exit code. */

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerArchiveCommands } from './commands/archive.js';
 import { registerBackupCommands } from './commands/backup.js';
+import { registerConsoleCommands } from './commands/console.js';
 import { registerDaemonCommands } from './commands/daemon.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { registerObjectCommands } from './commands/objects.js';
@@ -53,6 +54,7 @@ Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 credentials or permission, 
   registerDoctorCommand(program);
   registerSyncCommands(program);
   registerServeCommand(program);
+  registerConsoleCommands(program);
   const overrideExits = (c: Command) => {
     c.exitOverride();
     for (const sub of c.commands) overrideExits(sub);

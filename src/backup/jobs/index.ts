@@ -16,8 +16,19 @@ export {
 } from './config.js';
 export { SourceError, snapshotSource, type SnapshotOptions } from './sources.js';
 export { duckdbBackup, duckdbIntegrityCheck, DuckdbSourceError, type DuckdbBackupOptions } from './duckdb.js';
-export { runBackupJob, backupName, backupTimestamp, BackupRunError, SHA256_METADATA, type BackupRunOptions, type BackupRunResult } from './run.js';
-export { listBackups, latestBackup, backupNamePattern, type BackupEntry, type BackupLocation } from './list.js';
+export { runBackupJob, backupName, backupTimestamp, BackupRunError, SHA256_METADATA, type BackupRunOptions, type BackupRunResult, type BackupProgress } from './run.js';
+export {
+  listBackups,
+  listLocalBackups,
+  listBucketBackups,
+  mergeBackupListings,
+  latestBackup,
+  backupNamePattern,
+  type BackupEntry,
+  type BackupLocation,
+  type BucketBackup,
+} from './list.js';
+export { deleteBackup, type DeleteBackupOptions, type DeleteBackupResult, type DeleteWhere } from './delete.js';
 export { restoreBackup, BackupRestoreError, type BackupRestoreOptions, type BackupRestoreResult, type RestoreVerification } from './restore.js';
 export { MAC_METADATA } from './record.js';
 export { pruneBackups, applyRetention, type PruneDecision, type PruneResult } from './prune.js';

@@ -46,8 +46,22 @@ function timestampOf(name: string, pattern: RegExp): Date | undefined {
 
 /** Newest first. `storage` undefined: local copies only. */
 export async function listBackups(job: BackupJob, storage?: Storage, opts: { signal?: AbortSignal } = {}): Promise<BackupEntry[]> {
+  const local = await listLocalBackups(job);
+  const remote = storage ? await listBucketBackups(job, storage, opts) : [];
+  return mergeBackupListings(job, local, remote);
+}
+
+/** A backup object in the job's bucket, as a LIST reports it. */
+export interface BucketBackup {
+  name: string;
+  size: number;
+  lastModified: Date;
+}
+
+/** The backups in the job's local directory (where 'local'), in no particular order. */
+export async function listLocalBackups(job: BackupJob): Promise<BackupEntry[]> {
   const pattern = backupNamePattern(job);
-  const byName = new Map<string, BackupEntry>();
+  const out: BackupEntry[] = [];
   const local = await readdir(job.localDir).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') return [] as string[];
     throw e;
@@ -59,18 +73,32 @@ export async function listBackups(job: BackupJob, storage?: Storage, opts: { sig
     if (!st?.isFile()) continue;
     const sidecar = await readFile(`${localPath}.sha256`, 'utf8').catch(() => undefined);
     const localSha256 = sidecar?.split(/\s/)[0];
-    byName.set(name, { name, where: 'local', takenAt: timestampOf(name, pattern) ?? st.mtime, size: st.size, localPath, ...(localSha256 ? { localSha256 } : {}) });
+    out.push({ name, where: 'local', takenAt: timestampOf(name, pattern) ?? st.mtime, size: st.size, localPath, ...(localSha256 ? { localSha256 } : {}) });
   }
-  if (storage) {
-    for await (const e of storage.list(opts.signal ? { signal: opts.signal } : {})) {
-      if (e.type !== 'object' || !pattern.test(e.key)) continue;
-      const seen = byName.get(e.key);
-      if (seen) {
-        seen.where = 'both';
-        if (!timestampOf(e.key, pattern) && e.lastModified > seen.takenAt) seen.takenAt = e.lastModified;
-      } else {
-        byName.set(e.key, { name: e.key, where: 's3', takenAt: timestampOf(e.key, pattern) ?? e.lastModified, size: e.size });
-      }
+  return out;
+}
+
+/** The job's backup objects in its bucket: one LIST (paged) of the destination's prefix. */
+export async function listBucketBackups(job: BackupJob, storage: Storage, opts: { signal?: AbortSignal } = {}): Promise<BucketBackup[]> {
+  const pattern = backupNamePattern(job);
+  const out: BucketBackup[] = [];
+  for await (const e of storage.list(opts.signal ? { signal: opts.signal } : {})) {
+    if (e.type === 'object' && pattern.test(e.key)) out.push({ name: e.key, size: e.size, lastModified: e.lastModified });
+  }
+  return out;
+}
+
+/** Local copies and bucket objects merged by name, each marked local, s3 or both; newest first. */
+export function mergeBackupListings(job: BackupJob, local: readonly BackupEntry[], remote: Iterable<BucketBackup>): BackupEntry[] {
+  const pattern = backupNamePattern(job);
+  const byName = new Map<string, BackupEntry>(local.map((e) => [e.name, { ...e }]));
+  for (const o of remote) {
+    const seen = byName.get(o.name);
+    if (seen) {
+      seen.where = 'both';
+      if (!timestampOf(o.name, pattern) && o.lastModified > seen.takenAt) seen.takenAt = o.lastModified;
+    } else {
+      byName.set(o.name, { name: o.name, where: 's3', takenAt: timestampOf(o.name, pattern) ?? o.lastModified, size: o.size });
     }
   }
   return [...byName.values()].sort((a, b) => b.takenAt.getTime() - a.takenAt.getTime() || (a.name < b.name ? 1 : -1));

@@ -10,8 +10,9 @@
  * the umask. One run per job at a time, across processes (a lock file in the local directory).
  */
 import { createReadStream } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 import lockfile from 'proper-lockfile';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../../catalog/index.js';
@@ -49,6 +50,19 @@ export interface BackupRunOptions {
   now?: Date;
   /** DuckDB jobs in an app that has the database open: its connection (the copy runs through it). */
   duckdbConnection?: DuckDBConnection;
+  /**
+   * Called as the run moves: 'snapshot' while the local copy is written (bytes of the snapshot
+   * read into it, of its size), 'upload' while the object is sent (bytes handed to the store, of
+   * the backup's size). Unthrottled: callers that show it rate-limit it themselves.
+   */
+  onProgress?: (progress: BackupProgress) => void;
+}
+
+export interface BackupProgress {
+  phase: 'snapshot' | 'upload';
+  bytesDone: number;
+  /** Undefined until known. */
+  bytesTotal: number | undefined;
 }
 
 export interface BackupRunResult {
@@ -130,7 +144,7 @@ export async function runBackupJob(job: BackupJob, opts: BackupRunOptions = {}):
           key = loaded.key;
           if (loaded.created) result.manifestKeyCreated = key.file;
         }
-        await uploadBackup(opts.storage, facts, localPath, key, opts.signal);
+        await uploadBackup(opts.storage, facts, localPath, key, opts.signal, opts.onProgress);
         opts.catalog?.markBackupUploaded(job.name, name, opts.storage.url);
         result.uploaded = true;
         if (!job.keepLocal) await rm(localPath, { force: true }).then(() => rm(`${localPath}.sha256`, { force: true }));
@@ -175,9 +189,12 @@ async function makeLocalCopy(job: BackupJob, localPath: string, opts: BackupRunO
   const partial = path.join(job.localDir, `${TEMP_PREFIX}${path.basename(localPath)}`);
   try {
     await mkdirPrivate(work);
+    const report = opts.onProgress;
+    report?.({ phase: 'snapshot', bytesDone: 0, bytesTotal: undefined });
     await snapshotSource(job.source, snapshot, { ...(signal ? { signal } : {}), ...(opts.duckdbConnection ? { duckdbConnection: opts.duckdbConnection } : {}) });
     const hash = hashingStream({ md5: false });
     const stages: NodeJS.ReadWriteStream[] = [];
+    if (report) stages.push(countingStream((await stat(snapshot)).size, report));
     if (job.compress === 'gzip') stages.push(gzipStream());
     if (job.recipients.length) stages.push(encryptStream({ recipients: job.recipients }));
     await pipeToNewPrivateFile(partial, [createReadStream(snapshot), ...stages, hash], signal);
@@ -194,18 +211,39 @@ async function makeLocalCopy(job: BackupJob, localPath: string, opts: BackupRunO
   }
 }
 
-async function uploadBackup(storage: Storage, facts: BackupFacts, localPath: string, key: ManifestKey, signal: AbortSignal | undefined): Promise<void> {
+async function uploadBackup(
+  storage: Storage,
+  facts: BackupFacts,
+  localPath: string,
+  key: ManifestKey,
+  signal: AbortSignal | undefined,
+  report: BackupRunOptions['onProgress'],
+): Promise<void> {
   const metadata = backupMetadata(facts, key);
+  report?.({ phase: 'upload', bytesDone: 0, bytesTotal: facts.size });
   const put = await storage.put(facts.name, createReadStream(localPath), {
     sizeHint: facts.size,
     contentType: 'application/octet-stream',
     metadata,
     ...(signal ? { signal } : {}),
+    ...(report ? { onProgress: (bytesSent: number) => report({ phase: 'upload', bytesDone: bytesSent, bytesTotal: facts.size }) } : {}),
   });
   const head = await storage.head(facts.name);
   if (put.size !== facts.size || head.size !== facts.size || head.metadata[SHA256_METADATA] !== facts.sha256 || head.metadata[MAC_METADATA] !== metadata[MAC_METADATA]) {
     throw new BackupRunError('UploadFailed', `the stored ${facts.name} does not match the local copy (size ${head.size} of ${facts.size}); it will be uploaded again by the next run`);
   }
+}
+
+/** Passes bytes through, reporting the running count of the snapshot read into the local copy. */
+function countingStream(total: number, report: NonNullable<BackupRunOptions['onProgress']>): Transform {
+  let done = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      done += chunk.length;
+      report({ phase: 'snapshot', bytesDone: done, bytesTotal: total });
+      callback(null, chunk);
+    },
+  });
 }
 
 /** Temp files (and snapshot directories) of a run that was killed (only one run per job holds the lock), and of dead restores. */
