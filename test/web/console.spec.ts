@@ -10,6 +10,18 @@ import { adminClient, createTestBucket, s3TestServer, tempDir } from '../support
 import { startConsole, type ConsoleProcess } from './console.js';
 import { checkPrefixOfWrites, makeDatabase, maxId, startWriter } from './sqlite-writer.js';
 
+/** Page script: records each aria-valuenow/valuetext of the progress bar into window.__progress. */
+const RECORD_PROGRESS = `(() => {
+  window.__progress = [];
+  const note = (el) => window.__progress.push({ now: el.getAttribute('aria-valuenow'), text: el.getAttribute('aria-valuetext') });
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const els = r.type === 'attributes' ? [r.target] : [...r.addedNodes].flatMap((n) => (n.querySelectorAll ? [...(n.matches('[role=progressbar]') ? [n] : []), ...n.querySelectorAll('[role=progressbar]')] : []));
+      for (const el of els) if (el.getAttribute && el.getAttribute('role') === 'progressbar') note(el);
+    }
+  }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow', 'aria-valuetext'] });
+})()`;
+
 let consoles: ConsoleProcess[] = [];
 test.afterEach(async () => {
   await Promise.all(consoles.map((c) => c.stop()));
@@ -152,7 +164,7 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
   const bucket = await createTestBucket('web-jobs');
   const dir = await tempDir('offsite-web-job-');
   const dbFile = path.join(dir, 'app.db');
-  makeDatabase(dbFile, 8000);
+  makeDatabase(dbFile, 40_000);
   const writer = await startWriter(dbFile);
   try {
     const c = await startConsole({ dir, config: `[jobs.app]\nsource = "sqlite:app.db"\nschedule = "24h"\n` });
@@ -169,11 +181,17 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
 
     // Create Backup: the progress bar appears and ends at 100; the backup is listed as both.
     const rowsBefore = maxId(dbFile);
+    // Every value the progress bar shows, as the page renders it (the run is fast: poll nothing).
+    await page.evaluate(RECORD_PROGRESS);
     await page.getByRole('button', { name: 'Create Backup' }).click();
     const bar = page.getByRole('progressbar');
     await expect(bar).toBeVisible();
     await expect(page.getByTestId('job-status')).toContainText('uploaded to S3', { timeout: 60_000 });
     await expect(bar).toHaveAttribute('aria-valuenow', '100');
+    const seen = await page.evaluate<Array<{ now: string; text: string }>>('window.__progress');
+    expect(seen.some((p) => Number(p.now) < 100), `the bar showed the run before its end: ${JSON.stringify(seen)}`).toBe(true);
+    expect(seen.at(-1)?.text).toBe('Backup done');
+    info.annotations.push({ type: 'progress', description: seen.map((p) => `${p.now}% ${p.text}`).join(' | ') });
     const both = page.locator('[data-testid^=backup-row-]');
     await expect(both).toHaveCount(1);
     await expect(both.first()).toHaveAttribute('data-where', 'both');

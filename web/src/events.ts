@@ -8,6 +8,9 @@ type JobsListener = (jobs: Job[]) => void;
 let source: EventSource | null = null;
 const runListeners = new Set<RunListener>();
 const jobsListeners = new Set<JobsListener>();
+// The latest event of each recent run: a run's first events can arrive before the POST that
+// started it has answered, i.e. before anyone watches it.
+const latestRuns = new Map<string, Run>();
 
 function parse<T>(e: Event): T | null {
   try {
@@ -22,7 +25,10 @@ export function openEvents(): void {
   source = new EventSource('/api/events');
   source.addEventListener('run', (e) => {
     const run = parse<Run>(e);
-    if (run) for (const l of runListeners) l(run);
+    if (!run) return;
+    latestRuns.set(run.id, run);
+    if (latestRuns.size > 50) latestRuns.delete(latestRuns.keys().next().value as string);
+    for (const l of runListeners) l(run);
   });
   source.addEventListener('jobs', (e) => {
     const data = parse<{ jobs: Job[] }>(e);
@@ -67,5 +73,8 @@ export function watchRun(id: string, fetchRun: (id: string) => Promise<Run>, onP
     const timer = setInterval(() => {
       fetchRun(id).then(finish, () => {});
     }, 2000);
+    const seen = latestRuns.get(id);
+    if (seen) finish(seen);
+    else fetchRun(id).then(finish, () => {});
   });
 }

@@ -15,6 +15,7 @@ function progressOf(run: Run): { value: number; text: string } {
   if (run.status === 'ok') return { value: 100, text: `${run.kind === 'backup' ? 'Backup' : 'Restore'} done` };
   if (run.status === 'failed') return { value: 100, text: `Failed: ${run.error?.message ?? 'unknown error'}` };
   const pct = run.bytes_total ? (run.bytes_done / run.bytes_total) * 100 : 0;
+  if (!run.bytes_done && !run.bytes_total) return { value: 0, text: `${run.phase}…` };
   const bytes = run.bytes_total ? `${formatBytes(run.bytes_done)} of ${formatBytes(run.bytes_total)}` : formatBytes(run.bytes_done);
   return { value: pct, text: `${run.phase}: ${bytes}` };
 }
@@ -45,7 +46,9 @@ export function JobView(props: { name: string }) {
     void reload();
   }, [reload]);
 
-  async function follow(runId: string): Promise<Run> {
+  async function follow(runId: string, kind: Run['kind']): Promise<Run> {
+    // The run has started (202): show the bar at once, the events then move it.
+    setRun({ id: runId, job: name, kind, trigger: 'manual', status: 'running', started_at: null, finished_at: null, phase: 'snapshot', bytes_done: 0, bytes_total: null, backup: null, uploaded: false, error: null, result: null });
     const final = await watchRun(runId, api.run, setRun);
     await reload();
     return final;
@@ -57,7 +60,7 @@ export function JobView(props: { name: string }) {
     setMessage({ kind: 'info', text: 'Backup started…' });
     try {
       const { run_id } = await api.backup(name);
-      const r = await follow(run_id);
+      const r = await follow(run_id, 'backup');
       if (r.status === 'ok') setMessage({ kind: 'ok', text: `Backup ${r.backup ?? ''} done${r.uploaded ? ', uploaded to S3' : ', kept locally (not uploaded)'}.` });
       else setMessage({ kind: 'error', text: `Backup failed: ${r.error ? `${r.error.code}: ${r.error.message}` : 'unknown error'}` });
     } catch (e) {
@@ -73,7 +76,7 @@ export function JobView(props: { name: string }) {
     setMessage({ kind: 'info', text: `Restoring ${b.name}${b.where === 's3' ? ' (downloading from S3 first)' : ''}…` });
     try {
       const { run_id } = await api.restore(name, b.name);
-      const r = await follow(run_id);
+      const r = await follow(run_id, 'restore');
       const res = r.result as { to?: string; sha256?: string; from?: string; verified_by?: string } | null;
       if (r.status === 'ok' && res?.to) {
         setRestored({ to: res.to, sha256: res.sha256 ?? '', from: res.from ?? '' });

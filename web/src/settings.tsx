@@ -123,7 +123,9 @@ export function Settings() {
       <section class="card">
         <h2>S3 storage</h2>
         <p class="hint">{saved?.configured ? `Configured${saved.updated_at ? `, last changed ${formatDate(saved.updated_at)}` : ''}.` : 'Not configured: backups are kept locally only.'}</p>
-        <form onSubmit={save} class="form">
+        {/* Disabled until the stored values are in, so nothing typed is overwritten by them. */}
+        <form onSubmit={save} class="form" aria-busy={saved === null}>
+          <fieldset class="contents" disabled={saved === null}>
           <label for="s3-endpoint">Endpoint URL</label>
           <input id="s3-endpoint" name="endpoint" type="url" placeholder="https://s3.eu-central-1.amazonaws.com (empty = AWS)" value={form.endpoint} onInput={set('endpoint')} />
           <label for="s3-bucket">Bucket</label>
@@ -167,6 +169,7 @@ export function Settings() {
               Delete
             </button>
           </div>
+          </fieldset>
         </form>
         <Status message={message} testid="settings-status" />
         {test && (
