@@ -231,6 +231,26 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
     await expect(page.getByTestId('restore-result')).toContainText(/sha256 [0-9a-f]{64}/);
     await page.screenshot({ path: info.outputPath('job-restored.png'), fullPage: true });
 
+    // A second backup, cleaned up locally at once: S3 only beside the restored one.
+    await page.getByRole('button', { name: 'Create Backup' }).click();
+    await expect(page.getByTestId('job-status')).toContainText('uploaded to S3', { timeout: 60_000 });
+    await expect(page.locator('[data-testid^=backup-row-]')).toHaveCount(2);
+    const second = page.locator('[data-testid^=backup-row-]').first();
+    await second.getByRole('button', { name: 'Delete local' }).click();
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await expect(second).toHaveAttribute('data-where', 's3');
+
+    // A third with "Upload to S3" unticked: local only. The README's picture: one in each state.
+    await page.getByLabel('Upload to S3').uncheck();
+    await page.getByRole('button', { name: 'Create Backup' }).click();
+    await expect(page.getByTestId('job-status')).toContainText('kept locally', { timeout: 60_000 });
+    const three = page.locator('[data-testid^=backup-row-]');
+    await expect(three).toHaveCount(3);
+    expect(await three.evaluateAll((els) => els.map((e) => e.getAttribute('data-where')))).toEqual(['local', 's3', 'both']);
+    await page.setViewportSize({ width: 1000, height: 640 });
+    await page.screenshot({ path: info.outputPath('job-local-s3-both.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 720 });
+
     // Settings deleted: the next backup stays local.
     await page.getByRole('link', { name: 'Settings' }).click();
     await page.getByRole('button', { name: 'Delete' }).click();
@@ -243,10 +263,13 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
     const keysBefore = await bucketKeys(bucket);
     await page.getByRole('button', { name: 'Create Backup' }).click();
     await expect(page.getByTestId('job-status')).toContainText('kept locally', { timeout: 60_000 });
+    // Without settings the bucket is not listed: every row is a local copy, the new one first.
     const rows = page.locator('[data-testid^=backup-row-]');
-    await expect(rows).toHaveCount(2);
+    await expect(rows.first()).not.toHaveAttribute('data-testid', `backup-row-${backupName}`);
     await expect(rows.first()).toHaveAttribute('data-where', 'local');
     await expect(rows.first().getByRole('img', { name: 'in S3' })).toHaveCount(0);
+    await expect(rows.first().getByRole('img', { name: 'local copy' })).toBeVisible();
+    expect(await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-where')).filter((w) => w !== 'local'))).toEqual([]);
     expect(await bucketKeys(bucket)).toEqual(keysBefore);
     await page.screenshot({ path: info.outputPath('job-local-only.png'), fullPage: true });
   } finally {

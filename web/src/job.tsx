@@ -9,6 +9,8 @@ import type { Backup, Job, Run, Where } from './types.js';
 
 type Pending = { action: 'restore'; backup: Backup } | { action: 'delete'; backup: Backup; where: Where } | null;
 
+const verifiedBy: Record<string, string> = { catalog: 'the catalog', 'manifest-key': 'the manifest key (MAC)' };
+
 const whereWords: Record<Where, string> = { local: 'the local copy', s3: 'the copy in S3', both: 'both copies' };
 
 function progressOf(run: Run): { value: number; text: string } {
@@ -25,11 +27,13 @@ export function JobView(props: { name: string }) {
   const [job, setJob] = useState<Job | null>(null);
   const [backups, setBackups] = useState<Backup[] | null>(null);
   const [listedAt, setListedAt] = useState<string | null>(null);
+  const [staleAfter, setStaleAfter] = useState(0);
   const [message, setMessage] = useState<Message | null>(null);
   const [run, setRun] = useState<Run | null>(null);
   const [restored, setRestored] = useState<{ to: string; sha256: string; from: string } | null>(null);
   const [pending, setPending] = useState<Pending>(null);
   const [busy, setBusy] = useState(false);
+  const [upload, setUpload] = useState(true);
 
   const reload = useCallback(async () => {
     try {
@@ -37,6 +41,7 @@ export function JobView(props: { name: string }) {
       setJob(j);
       setBackups(b.backups);
       setListedAt(b.listed_at);
+      setStaleAfter(b.stale_after_seconds);
     } catch (e) {
       setMessage({ kind: 'error', text: `Could not load ${name}: ${(e as Error).message}` });
     }
@@ -59,7 +64,7 @@ export function JobView(props: { name: string }) {
     setRestored(null);
     setMessage({ kind: 'info', text: 'Backup started…' });
     try {
-      const { run_id } = await api.backup(name);
+      const { run_id } = await api.backup(name, job?.destination ? upload : undefined);
       const r = await follow(run_id, 'backup');
       if (r.status === 'ok') setMessage({ kind: 'ok', text: `Backup ${r.backup ?? ''} done${r.uploaded ? ', uploaded to S3' : ', kept locally (not uploaded)'}.` });
       else setMessage({ kind: 'error', text: `Backup failed: ${r.error ? `${r.error.code}: ${r.error.message}` : 'unknown error'}` });
@@ -80,7 +85,7 @@ export function JobView(props: { name: string }) {
       const res = r.result as { to?: string; sha256?: string; from?: string; verified_by?: string } | null;
       if (r.status === 'ok' && res?.to) {
         setRestored({ to: res.to, sha256: res.sha256 ?? '', from: res.from ?? '' });
-        setMessage({ kind: 'ok', text: `Restored ${b.name}${res.verified_by ? `, checked against the ${res.verified_by}` : ''}.` });
+        setMessage({ kind: 'ok', text: `Restored ${b.name}${res.verified_by ? `, checked against ${verifiedBy[res.verified_by] ?? res.verified_by}` : ''}.` });
       } else setMessage({ kind: 'error', text: `Restore failed: ${r.error ? `${r.error.code}: ${r.error.message}` : 'unknown error'}` });
     } catch (e) {
       setMessage({ kind: 'error', text: `Restore not started: ${(e as Error).message}` });
@@ -140,9 +145,17 @@ export function JobView(props: { name: string }) {
       <section>
         <div class="toolbar">
           <h2>Backups</h2>
-          <button type="button" class="primary" onClick={createBackup} disabled={busy || job?.running}>
-            Create Backup
-          </button>
+          <div class="toolbar-actions">
+            {job?.destination && (
+              <span class="check">
+                <input id="upload-to-s3" name="upload_to_s3" type="checkbox" checked={upload} onChange={(e) => setUpload(e.currentTarget.checked)} />
+                <label for="upload-to-s3">Upload to S3</label>
+              </span>
+            )}
+            <button type="button" class="primary" onClick={createBackup} disabled={busy || job?.running}>
+              Create Backup
+            </button>
+          </div>
         </div>
         {progress && <ProgressBar value={progress.value} label={`${run?.kind ?? 'run'} progress`} text={progress.text} />}
         <Status message={message} testid="job-status" />
@@ -181,7 +194,7 @@ export function JobView(props: { name: string }) {
                       {b.where === 's3' && <span class="badge warn">S3 only</span>}
                     </span>
                   </td>
-                  <td data-label="Name" class="mono small">
+                  <td data-label="Name" class="mono small backup-name">
                     {b.name}
                   </td>
                   <td>
@@ -211,7 +224,11 @@ export function JobView(props: { name: string }) {
             </tbody>
           </table>
         )}
-        {listedAt && <p class="hint">Listed {formatDate(listedAt)}.</p>}
+        {listedAt && job?.destination && (
+          <p class="hint">
+            Bucket listed at {formatDate(listedAt)}; listed again after {staleAfter} s or any change made here.
+          </p>
+        )}
       </section>
       <ConfirmDialog
         open={pending !== null}
