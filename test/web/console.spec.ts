@@ -204,10 +204,18 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
 
     // Delete local: the row says S3 only, and the local file is gone.
     const backupRow = page.getByTestId(`backup-row-${backupName}`);
+    // The dialog by keyboard: the focus moves into it, Escape cancels, Enter on its button confirms.
     await backupRow.getByRole('button', { name: 'Delete local' }).click();
     const dialog = page.getByRole('dialog');
     await expect(dialog).toBeVisible();
-    await dialog.getByRole('button', { name: 'Delete' }).click();
+    expect(await page.evaluate<boolean>("document.querySelector('dialog[open]')?.contains(document.activeElement) === true")).toBe(true);
+    await page.keyboard.press('Escape');
+    await expect(dialog).toBeHidden();
+    await expect(backupRow).toHaveAttribute('data-where', 'both');
+    await backupRow.getByRole('button', { name: 'Delete local' }).click();
+    await expect(dialog).toBeVisible();
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).focus();
+    await page.keyboard.press('Enter');
     await expect(backupRow).toHaveAttribute('data-where', 's3');
     await expect(backupRow.getByText('S3 only')).toBeVisible();
     await expect(backupRow.getByRole('img', { name: 'local copy' })).toHaveCount(0);
@@ -237,7 +245,7 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
     await expect(page.locator('[data-testid^=backup-row-]')).toHaveCount(2);
     const second = page.locator('[data-testid^=backup-row-]').first();
     await second.getByRole('button', { name: 'Delete local' }).click();
-    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
     await expect(second).toHaveAttribute('data-where', 's3');
 
     // A third with "Upload to S3" unticked: local only. The README's picture: one in each state.
@@ -247,13 +255,14 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
     const three = page.locator('[data-testid^=backup-row-]');
     await expect(three).toHaveCount(3);
     expect(await three.evaluateAll((els) => els.map((e) => e.getAttribute('data-where')))).toEqual(['local', 's3', 'both']);
-    await page.setViewportSize({ width: 1000, height: 640 });
+    await page.setViewportSize({ width: 1100, height: 640 });
     await page.screenshot({ path: info.outputPath('job-local-s3-both.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 720 });
 
     // Settings deleted: the next backup stays local.
     await page.getByRole('link', { name: 'Settings' }).click();
-    await page.getByRole('button', { name: 'Delete' }).click();
+    await expect(page.getByRole('heading', { name: 'Settings' })).toBeVisible();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
     await expect(dialog).toBeVisible();
     await dialog.getByRole('button', { name: 'Delete settings' }).click();
     await expect(page.getByTestId('settings-status')).toContainText('deleted');

@@ -226,7 +226,7 @@ export function JobView(props: { name: string }) {
         )}
         {listedAt && job?.destination && (
           <p class="hint">
-            Bucket listed at {formatDate(listedAt)}; listed again after {staleAfter} s or any change made here.
+            Bucket listed at {formatDate(listedAt)}: changes made here show at once, others' within {staleAfter} s.
           </p>
         )}
       </section>
