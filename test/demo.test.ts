@@ -1,12 +1,13 @@
 // The README's first command runs `npm run demo`: this keeps that demo working and true.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
+import { OFFSITE_BIN } from './support/cli.js';
 import { tempDir } from './support/env.js';
 
 const demo = fileURLToPath(new URL('../scripts/demo.sh', import.meta.url));
@@ -42,5 +43,31 @@ it('npm run demo stores, verifies and reads back a file and a snapshot, backs up
 
   // It ends with the command that opens the console on the same data.
   const last = r.stdout.trimEnd().split('\n').pop() ?? '';
-  assert.match(last, /offsite console --config \S*demo-app\/offsite\.toml --data-dir \S*demo-app\/console$/);
+  const m = /offsite console --config (\S*demo-app\/offsite\.toml) --data-dir (\S*demo-app\/console)$/.exec(last);
+  assert.ok(m, last);
+
+  // That console shows the demo's backups: the same catalog, local directory and bucket.
+  const tokenFile = path.join(dir, 'console-token');
+  const child = spawn(process.execPath, [OFFSITE_BIN, 'console', '--config', m[1]!, '--data-dir', m[2]!, '--port', '0', '--token-file', tokenFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        const u = /console listening on (\S+)/.exec(out)?.[1];
+        if (u) resolve(u);
+      });
+      child.once('exit', (code) => reject(new Error(`console exited (${code}): ${out}`)));
+    });
+    const token = (await readFile(tokenFile, 'utf8')).trim();
+    const res = await fetch(`${url}/api/jobs/app/backups`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { backups: Array<{ name: string; where: string }> };
+    // The restore kept the bucket-only backup as its local copy: now both.
+    assert.deepEqual(body.backups.map((b) => b.where), ['local', 'both', 'both']);
+    const jobs = (await (await fetch(`${url}/api/jobs`, { headers: { authorization: `Bearer ${token}` } })).json()) as { jobs: Array<{ name: string; status: string; last_success: string | null }> };
+    assert.equal(jobs.jobs[0]?.status, 'ok', 'the runs of the demo are in the console\'s catalog');
+  } finally {
+    child.kill('SIGTERM');
+  }
 });
