@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { adminClient, createTestBucket, s3TestServer, tempDir } from '../support/env.js';
 import { startConsole, type ConsoleProcess } from './console.js';
+import { ARCHIVE_SESSIONS, makeArchiveCatalog, makeSyncAccount } from './fixtures.js';
 import { checkPrefixOfWrites, makeDatabase, maxId, startWriter } from './sqlite-writer.js';
 
 /** Page script: records each aria-valuenow/valuetext of the progress bar into window.__progress. */
@@ -289,7 +290,15 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
 });
 
 test('phone width: the jobs screen at 375 px, the login form by keyboard alone, archives and sync', async ({ page }, info) => {
-  const c = await launch(`[jobs.app]\nsource = "sqlite:app.db"\nschedule = "1h"\n\n[jobs.reports]\nsource = "file:report.csv"\nschedule = "0 3 * * *"\n`);
+  const dir = await tempDir('offsite-web-views-');
+  const archiveCatalog = await makeArchiveCatalog(dir);
+  const syncConfig = await makeSyncAccount(dir);
+  const c = await startConsole({
+    dir,
+    config: `[jobs.app]\nsource = "sqlite:app.db"\nschedule = "1h"\n\n[jobs.reports]\nsource = "file:report.csv"\nschedule = "0 3 * * *"\n`,
+    args: ['--archive-catalog', archiveCatalog, '--sync-config', syncConfig],
+  });
+  consoles.push(c);
   await page.setViewportSize({ width: 375, height: 812 });
   await page.goto(`${c.url}/`);
   await expect(page).toHaveURL(/#\/login$/);
@@ -316,17 +325,26 @@ test('phone width: the jobs screen at 375 px, the login form by keyboard alone, 
 
   await page.setViewportSize({ width: 1100, height: 700 });
   await page.screenshot({ path: info.outputPath('jobs.png') });
+  // Archives: the totals by year and every session the CLI uploaded.
   await page.getByRole('link', { name: 'Archives' }).click();
-  await expect(page.getByRole('heading', { name: 'Archives' })).toBeVisible();
-  await expect(page.getByText(/archive catalog/i)).toBeVisible();
-  await page.screenshot({ path: info.outputPath('archives.png') });
+  await expect(page.getByRole('heading', { name: 'Archives', level: 1 })).toBeVisible();
+  const totals = page.getByRole('table').first();
+  await expect(totals.getByRole('row')).toHaveCount(3);
+  await expect(totals.getByRole('row', { name: /^2026/ })).toContainText('2');
+  for (const [year, session] of ARCHIVE_SESSIONS) await expect(page.getByRole('row', { name: new RegExp(session) })).toContainText(year);
+  await page.screenshot({ path: info.outputPath('archives.png'), fullPage: true });
+
+  // Sync: both devices, this one marked, what is pending.
   await page.getByRole('link', { name: 'Sync' }).click();
-  await expect(page.getByRole('heading', { name: 'Sync' })).toBeVisible();
-  await page.screenshot({ path: info.outputPath('sync.png') });
+  await expect(page.getByRole('heading', { name: 'Sync', level: 1 })).toBeVisible();
+  await expect(page.getByRole('row', { name: /laptop/ })).toContainText('this device');
+  await expect(page.getByRole('row', { name: /desktop/ })).toBeVisible();
+  await expect(page.getByRole('row', { name: /desktop/ })).not.toContainText('this device');
+  await page.screenshot({ path: info.outputPath('sync.png'), fullPage: true });
 
   // A reload keeps the session (GET /api/session gives the CSRF token back).
   await page.reload();
-  await expect(page.getByRole('heading', { name: 'Sync' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Sync', level: 1 })).toBeVisible();
   await page.getByRole('button', { name: 'Log out' }).click();
   await expect(page.locator('input[name=token]')).toBeVisible();
 });

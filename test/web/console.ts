@@ -18,7 +18,7 @@ export interface ConsoleProcess {
 }
 
 /** Starts `offsite console --port 0` with `offsite.toml` as given (paths relative to the temp dir). */
-export async function startConsole(opts: { config?: string; dir?: string } = {}): Promise<ConsoleProcess> {
+export async function startConsole(opts: { config?: string; dir?: string; args?: string[] } = {}): Promise<ConsoleProcess> {
   const dir = opts.dir ?? (await tempDir('offsite-web-'));
   const dataDir = path.join(dir, 'console');
   const configFile = path.join(dir, 'offsite.toml');
@@ -27,7 +27,7 @@ export async function startConsole(opts: { config?: string; dir?: string } = {})
   // No AWS credentials of the environment: the console must use what the page saves.
   const env: Record<string, string | undefined> = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('AWS_')) delete env[k];
-  const child: ChildProcess = spawn(process.execPath, [OFFSITE_BIN, 'console', '--port', '0', '--data-dir', dataDir, '--config', configFile, '--token-file', tokenFile], {
+  const child: ChildProcess = spawn(process.execPath, [OFFSITE_BIN, 'console', '--port', '0', '--data-dir', dataDir, '--config', configFile, '--token-file', tokenFile, ...(opts.args ?? [])], {
     cwd: dir,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -82,6 +82,37 @@ export function Archives() {
               </table>
             )}
           </section>
+          {data.last_runs.length > 0 && (
+            <section>
+              <h2>Recent runs</h2>
+              <table class="table responsive">
+                <thead>
+                  <tr>
+                    <th scope="col">Kind</th>
+                    <th scope="col">Status</th>
+                    <th scope="col">Started</th>
+                    <th scope="col">Finished</th>
+                    <th scope="col">Bytes</th>
+                    <th scope="col">Error</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {data.last_runs.map((r, i) => (
+                    <tr key={i}>
+                      <td data-label="Kind">{r.kind}</td>
+                      <td data-label="Status">{r.status}</td>
+                      <td data-label="Started">{formatDate(r.started_at)}</td>
+                      <td data-label="Finished">{formatDate(r.finished_at)}</td>
+                      <td data-label="Bytes">{formatBytes(r.bytes)}</td>
+                      <td data-label="Error" class="error-text">
+                        {r.error ?? ''}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </section>
+          )}
         </>
       )}
     </main>

@@ -52,9 +52,9 @@ export function Sync() {
             <section class="card">
               <h2>Pending</h2>
               <dl class="facts">
-                <dt>Entries not compacted</dt>
+                <dt>Entries waiting to be sent</dt>
                 <dd>{data.pending.entries}</dd>
-                <dt>Deletions</dt>
+                <dt>Deletions waiting to be sent</dt>
                 <dd>{data.pending.deletions}</dd>
                 <dt>Unsent batches</dt>
                 <dd>{data.pending.unsent_batches}</dd>

@@ -78,7 +78,7 @@ export interface Archives {
   configured: boolean;
   totals: { year: number | string; storage_class: string | null; archives: number; bytes: number }[];
   sessions: { session: string; year: number | string; status: string; size: number | null; storage_class: string | null; uploaded_at: string | null }[];
-  last_runs: Record<string, unknown>[];
+  last_runs: { kind: string; status: string; started_at: string; finished_at: string | null; bytes: number | null; error: string | null }[];
 }
 
 export interface SyncStatus {
