@@ -24,9 +24,19 @@ const RECORD_PROGRESS = `(() => {
 })()`;
 
 let consoles: ConsoleProcess[] = [];
+// Script errors and Content-Security-Policy refusals (helmet's CSP is 'self') fail the test.
+let pageProblems: string[] = [];
+test.beforeEach(({ page }) => {
+  pageProblems = [];
+  page.on('pageerror', (e) => pageProblems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/i.test(m.text())) pageProblems.push(`console: ${m.text()}`);
+  });
+});
 test.afterEach(async () => {
   await Promise.all(consoles.map((c) => c.stop()));
   consoles = [];
+  expect(pageProblems).toEqual([]);
 });
 
 async function launch(config = ''): Promise<ConsoleProcess> {
@@ -143,14 +153,20 @@ test('S3 settings: Test Connection passes with the right keys and names the cred
   await expect(page.getByTestId('settings-status')).toContainText('every check passed');
   await page.screenshot({ path: info.outputPath('settings.png'), fullPage: true });
 
-  // No byte of either secret in the database files, the server's output, or any answer.
+  // No byte of either secret in the database files (console.db, -wal, -shm: while the server
+  // runs, and after it closed them), the server's output, or any answer.
+  const dbFiles = async () => {
+    const names = readdirSync(c.dataDir).filter((n) => /^console\.db/.test(n));
+    for (const name of names) {
+      const bytes = await readFile(path.join(c.dataDir, name));
+      assertNoSecret(name, bytes, secret);
+      assertNoSecret(name, bytes, wrongSecret);
+    }
+    return names;
+  };
+  expect(await dbFiles()).toContain('console.db-wal');
   await c.stop();
-  for (const name of readdirSync(c.dataDir)) {
-    if (!/^console\.db/.test(name)) continue;
-    const bytes = await readFile(path.join(c.dataDir, name));
-    assertNoSecret(name, bytes, secret);
-    assertNoSecret(name, bytes, wrongSecret);
-  }
+  expect(await dbFiles()).toContain('console.db');
   expect(existsSync(path.join(c.dataDir, 'console.db'))).toBe(true);
   assertNoSecret('the console logs', c.logs(), secret);
   assertNoSecret('the console logs', c.logs(), wrongSecret);
