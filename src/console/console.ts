@@ -115,6 +115,8 @@ export interface BackupsView {
   backups: BackupView[];
   listed_at: string;
   stale_after_seconds: number;
+  /** The bucket could not be listed: the backups shown are the local ones (and the last listing, if any). */
+  bucket_error: { code: string; message: string } | null;
 }
 
 export interface TestConnectionView {
@@ -161,8 +163,8 @@ export class Console {
   readonly metrics = new Registry();
   readonly sessions = new SessionTable();
   readonly dataDir: string;
-  /** A token made on this start (first start): to show once. */
-  readonly createdToken: string | undefined;
+  /** A token made on this start (first start), until takeCreatedToken() hands it over. */
+  private createdToken: string | undefined;
   readonly keyCreated: boolean;
   private readonly runsById = new Map<string, RunRecord>();
   private readonly jobsByName = new Map<string, JobEntry>();
@@ -241,6 +243,13 @@ export class Console {
   }
 
   // Auth ---------------------------------------------------------------------------------
+
+  /** The admin token made on this (first) start, once: the caller shows or writes it; afterwards only its hash exists. */
+  takeCreatedToken(): string | undefined {
+    const token = this.createdToken;
+    this.createdToken = undefined;
+    return token;
+  }
 
   /** The admin token, compared in constant time with the stored hash (read each time: a reset applies at once). */
   verifyToken(token: string | undefined): boolean {
@@ -484,10 +493,11 @@ export class Console {
 
   private progress(record: RunRecord, p: BackupProgress): void {
     const v = record.view;
+    const phaseChanged = v.phase !== p.phase;
     v.phase = p.phase;
     v.bytes_done = p.bytesDone;
     v.bytes_total = p.bytesTotal ?? null;
-    this.emitRun(record, false);
+    this.emitRun(record, phaseChanged);
   }
 
   private emitRun(record: RunRecord, always: boolean): void {
@@ -518,11 +528,18 @@ export class Console {
    */
   async listBackups(name: string): Promise<BackupsView> {
     const entry = this.entry(name);
-    const storage = this.storageFor(entry);
-    if (storage && (!entry.cache || Date.now() - entry.cache.listedAt.getTime() > BUCKET_LISTING_STALE_SECONDS * 1000)) {
-      const listedAt = new Date();
-      const objects = await listBucketBackups(entry.job, storage);
-      if (entry.storage === storage) entry.cache = { objects: new Map(objects.map((o) => [o.name, o])), listedAt };
+    let bucketError: BackupsView['bucket_error'] = null;
+    let storage: Storage | undefined;
+    try {
+      storage = this.storageFor(entry);
+      if (storage && (!entry.cache || Date.now() - entry.cache.listedAt.getTime() > BUCKET_LISTING_STALE_SECONDS * 1000)) {
+        const listedAt = new Date();
+        const objects = await listBucketBackups(entry.job, storage);
+        if (entry.storage === storage) entry.cache = { objects: new Map(objects.map((o) => [o.name, o])), listedAt };
+      }
+    } catch (e) {
+      // The local copies are still worth showing; the failure is not swallowed but reported.
+      bucketError = { code: codeOf(e) ?? 'Error', message: messageOf(e) };
     }
     const local = await listLocalBackups(entry.job);
     const merged = mergeBackupListings(entry.job, local, storage && entry.cache ? entry.cache.objects.values() : []);
@@ -536,12 +553,14 @@ export class Console {
       })),
       listed_at: (entry.cache?.listedAt ?? new Date()).toISOString(),
       stale_after_seconds: BUCKET_LISTING_STALE_SECONDS,
+      bucket_error: bucketError,
     };
   }
 
   async deleteBackup(name: string, backup: string, where: DeleteWhere): Promise<{ deleted: { local: boolean; s3: boolean } }> {
     const entry = this.entry(name);
-    const storage = where === 'local' ? undefined : this.storageFor(entry);
+    // Asked even for a local delete: what remains in the bucket decides whether the catalog keeps the record.
+    const storage = this.storageFor(entry);
     const r = await deleteJobBackup(entry.job, backup, { where, ...(storage ? { storage } : {}), catalog: this.catalog });
     if (r.s3) entry.cache?.objects.delete(backup);
     this.events.emit('jobs', { jobs: this.jobs() });

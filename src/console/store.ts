@@ -86,6 +86,8 @@ export class ConsoleStore {
     createPrivately(file);
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    // Replaced and deleted rows are overwritten, not left in free pages.
+    this.db.pragma('secure_delete = ON');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
   }

@@ -90,7 +90,8 @@ exit 0. See docs/console.md.`,
         ...(o.archiveCatalog ? { archiveCatalog: path.resolve(o.archiveCatalog) } : {}),
         schedule: o.schedule,
       });
-      if (engine.createdToken) await handOverToken(engine.createdToken, o.tokenFile, 'admin token');
+      const token = engine.takeCreatedToken();
+      if (token) await handOverToken(token, o.tokenFile, 'admin token');
       if (engine.keyCreated) note(`created the key file of the console's secrets: keep a copy of it (${path.join(dataDir, 'console.key')})`);
       const server = await startConsoleServer({ engine, host: o.host, port, allowedHosts: o.allowedHost, log: o.log });
       if (g.json) printJsonLine({ event: 'listening', url: server.url, dataDir });
@@ -119,8 +120,10 @@ The secrets are re-encrypted in one transaction; the new key is written beside t
 first (console.key.new) and moved over it after the commit, so an interruption at any point
 leaves a console that starts (it finishes a half-done rekey itself). Keep a copy of the new key.`,
     )
-    .action(async (o: { dataDir?: string; newKeyFile?: string }, c: Command) => {
-      const g = c.optsWithGlobals<GlobalOptions>();
+    .action(async (_o: unknown, c: Command) => {
+      // Options shared with `console` (--data-dir) are parsed by it: read them merged.
+      const o = c.optsWithGlobals<GlobalOptions & { dataDir?: string; newKeyFile?: string }>();
+      const g = o;
       const { rekeyConsole } = await consoleLib();
       const r = await rekeyConsole({ dataDir: await dataDirOf(o), ...(o.newKeyFile ? { newKeyFile: path.resolve(o.newKeyFile) } : {}) });
       if (g.json) printJsonLine({ keyFile: r.keyFile, oldKeyId: r.oldKeyId, newKeyId: r.newKeyId, values: r.values });
@@ -133,7 +136,8 @@ leaves a console that starts (it finishes a half-done rekey itself). Keep a copy
     .option('--reset', 'replace the admin token (required: there is no way to show the old one, only its hash is kept)')
     .option('--data-dir <dir>', 'the console data directory (default: $OFFSITE_CONSOLE_DIR, else ~/.local/share/offsite/console)')
     .option('--token-file <file>', 'write the new token here (0600) instead of printing it')
-    .action(async (o: { reset?: boolean; dataDir?: string; tokenFile?: string }) => {
+    .action(async (_o: unknown, c: Command) => {
+      const o = c.optsWithGlobals<{ reset?: boolean; dataDir?: string; tokenFile?: string }>();
       if (!o.reset) throw new UsageError('the admin token is stored hashed and cannot be shown again: pass --reset to make a new one');
       const { resetAdminToken } = await consoleLib();
       const token = await resetAdminToken({ dataDir: await dataDirOf(o) });

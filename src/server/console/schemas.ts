@@ -108,6 +108,7 @@ export const backupsBody = z.object({
   backups: z.array(z.object({ name: z.string(), where: z.enum(['local', 's3', 'both']), taken_at: iso, size: z.number(), sha256: z.string().nullable() })),
   listed_at: iso.describe('when the bucket was last listed'),
   stale_after_seconds: z.number().describe('a request re-lists the bucket when the listing is older than this'),
+  bucket_error: z.object({ code: z.string(), message: z.string() }).nullable().describe('the bucket could not be listed: local copies (and the last listing) only'),
 });
 
 export const deleteQuery = z.object({ where: z.enum(['local', 's3', 'both']) });
