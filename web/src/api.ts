@@ -86,7 +86,7 @@ export const api = {
   testSettings: (s: Partial<S3SettingsInput>) => request<TestResult>('POST', '/api/settings/s3/test', s),
   jobs: () => request<{ jobs: Job[] }>('GET', '/api/jobs'),
   job: (name: string) => request<Job>('GET', job(name)),
-  backups: (name: string) => request<{ backups: Backup[]; listed_at: string; stale_after_seconds: number }>('GET', `${job(name)}/backups`),
+  backups: (name: string) => request<{ backups: Backup[]; listed_at: string; stale_after_seconds: number; bucket_error?: { code: string; message: string } | null }>('GET', `${job(name)}/backups`),
   backup: (name: string, uploadToS3?: boolean) =>
     request<{ run_id: string }>('POST', `${job(name)}/backup`, uploadToS3 === undefined ? {} : { upload_to_s3: uploadToS3 }),
   restore: (name: string, backup: string) => request<{ run_id: string }>('POST', `${job(name)}/restore`, { backup }),

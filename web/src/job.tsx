@@ -28,6 +28,7 @@ export function JobView(props: { name: string }) {
   const [backups, setBackups] = useState<Backup[] | null>(null);
   const [listedAt, setListedAt] = useState<string | null>(null);
   const [staleAfter, setStaleAfter] = useState(0);
+  const [bucketError, setBucketError] = useState<{ code: string; message: string } | null>(null);
   const [message, setMessage] = useState<Message | null>(null);
   const [run, setRun] = useState<Run | null>(null);
   const [restored, setRestored] = useState<{ to: string; sha256: string; from: string } | null>(null);
@@ -42,6 +43,7 @@ export function JobView(props: { name: string }) {
       setBackups(b.backups);
       setListedAt(b.listed_at);
       setStaleAfter(b.stale_after_seconds);
+      setBucketError(b.bucket_error ?? null);
     } catch (e) {
       setMessage({ kind: 'error', text: `Could not load ${name}: ${(e as Error).message}` });
     }
@@ -159,6 +161,11 @@ export function JobView(props: { name: string }) {
         </div>
         {progress && <ProgressBar value={progress.value} label={`${run?.kind ?? 'run'} progress`} text={progress.text} />}
         <Status message={message} testid="job-status" />
+        {bucketError && (
+          <p class="card warn-box" role="alert" data-testid="bucket-error">
+            The bucket could not be listed ({bucketError.code}): {bucketError.message}. Only local copies (and what was listed before) are shown.
+          </p>
+        )}
         {restored && (
           <div class="card result" data-testid="restore-result">
             <p>
