@@ -339,6 +339,16 @@ test('phone width: the jobs screen at 375 px, the login form by keyboard alone, 
   // Nothing wider than the screen.
   expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
   await page.screenshot({ path: info.outputPath('jobs-phone.png'), fullPage: true });
+  await expect(page).toHaveTitle('Jobs — Offsite console');
+  await page.getByRole('link', { name: 'app' }).click();
+  await expect(page.getByRole('button', { name: 'Create Backup' })).toBeVisible();
+  expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
+  await page.screenshot({ path: info.outputPath('job-phone.png'), fullPage: true });
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await expect(page.locator('input[name=bucket]')).toBeEditable();
+  expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(375);
+  await page.screenshot({ path: info.outputPath('settings-phone.png'), fullPage: true });
+  await page.getByRole('link', { name: 'Jobs' }).click();
 
   await page.setViewportSize({ width: 1100, height: 700 });
   await page.screenshot({ path: info.outputPath('jobs.png') });

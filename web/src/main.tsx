@@ -63,7 +63,8 @@ function App() {
   }, [route, ready, loggedIn]);
 
   if (!ready) return <p class="loading">Loading…</p>;
-  if (!loggedIn || route === '/login')
+  if (!loggedIn || route === '/login') {
+    document.title = 'Log in — Offsite console';
     return (
       <Login
         onLoggedIn={() => {
@@ -73,6 +74,7 @@ function App() {
         }}
       />
     );
+  }
 
   const jobMatch = /^\/jobs\/(.+)$/.exec(route);
   let screen;
@@ -82,6 +84,8 @@ function App() {
   else if (route === '/sync') screen = <Sync />;
   else screen = <Jobs />;
   const section = jobMatch ? '/jobs' : route;
+  const title = jobMatch?.[1] ? decodeURIComponent(jobMatch[1]) : (nav.find(([r]) => r === section)?.[1] ?? 'Jobs');
+  document.title = `${title} — Offsite console`;
 
   return (
     <>

@@ -127,7 +127,7 @@ export function Settings() {
         <form onSubmit={save} class="form" aria-busy={saved === null}>
           <fieldset class="contents" disabled={saved === null}>
           <label for="s3-endpoint">Endpoint URL</label>
-          <input id="s3-endpoint" name="endpoint" type="url" placeholder="https://s3.eu-central-1.amazonaws.com (empty = AWS)" value={form.endpoint} onInput={set('endpoint')} />
+          <input id="s3-endpoint" name="endpoint" type="url" placeholder="empty = AWS; e.g. https://minio.example.net" value={form.endpoint} onInput={set('endpoint')} />
           <label for="s3-bucket">Bucket</label>
           <input id="s3-bucket" name="bucket" required value={form.bucket} onInput={set('bucket')} />
           <label for="s3-region">Region</label>
