@@ -135,7 +135,7 @@ export function JobView(props: { name: string }) {
             <span class="kind">{job.source_kind}</span> <span class="mono">{job.source}</span>
           </dd>
           <dt>Destination</dt>
-          <dd class="mono">{job.destination ? `${job.destination}${job.destination_from === 'settings' ? ' (from the settings)' : ''}` : 'none: local copies only'}</dd>
+          <dd class={job.destination ? 'mono' : undefined}>{job.destination ? `${job.destination}${job.destination_from === 'settings' ? ' (from the settings)' : ''}` : 'none: local copies only'}</dd>
           <dt>Schedule</dt>
           <dd>{formatSchedule(job.schedule)}</dd>
           <dt>Last success</dt>
