@@ -186,6 +186,12 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
   try {
     const c = await startConsole({ dir, config: `[jobs.app]\nsource = "sqlite:app.db"\nschedule = "24h"\n` });
     consoles.push(c);
+    // Every state-changing request of the page carries the CSRF token (the login gets it).
+    const changes: string[] = [];
+    page.on('request', (r) => {
+      if (r.method() === 'GET' || !r.url().includes('/api/') || r.url().endsWith('/api/login')) return;
+      changes.push(`${r.method()} ${new URL(r.url()).pathname} ${r.headers()['x-csrf-token'] ? 'csrf' : 'NO CSRF'}`);
+    });
     await logIn(page, c);
     await saveSettings(page, bucket);
 
@@ -301,6 +307,9 @@ test('a SQLite job with a writer running: backup to both, delete local → S3 on
     expect(await rows.evaluateAll((els) => els.map((e) => e.getAttribute('data-where')).filter((w) => w !== 'local'))).toEqual([]);
     expect(await bucketKeys(bucket)).toEqual(keysBefore);
     await page.screenshot({ path: info.outputPath('job-local-only.png'), fullPage: true });
+    expect(changes.length).toBeGreaterThanOrEqual(8);
+    expect(changes.filter((x) => !x.endsWith(' csrf'))).toEqual([]);
+    for (const m of ['PUT /api/settings/s3', 'POST /api/jobs/app/backup', 'DELETE /api/jobs/app/backups/', 'POST /api/jobs/app/restore', 'DELETE /api/settings/s3']) expect(changes.some((x) => x.startsWith(m))).toBe(true);
   } finally {
     writer.kill('SIGKILL');
   }
