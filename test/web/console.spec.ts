@@ -168,6 +168,7 @@ test('S3 settings: Test Connection passes with the right keys and names the cred
   await c.stop();
   expect(await dbFiles()).toContain('console.db');
   expect(existsSync(path.join(c.dataDir, 'console.db'))).toBe(true);
+  expect(c.logs().toString()).toContain('"url":"/api/settings/s3"');
   assertNoSecret('the console logs', c.logs(), secret);
   assertNoSecret('the console logs', c.logs(), wrongSecret);
   expect(answers.length).toBeGreaterThan(5);
