@@ -28,7 +28,6 @@ export interface SettingsView {
   prefix: string | null;
   path_style: boolean | null;
   secret_set: boolean;
-  secret_last4: string | null;
   updated_at: string | null;
 }
 
@@ -41,7 +40,6 @@ export const UNCONFIGURED_VIEW: SettingsView = {
   prefix: null,
   path_style: null,
   secret_set: false,
-  secret_last4: null,
   updated_at: null,
 };
 
@@ -80,7 +78,7 @@ export function resolveSettings(input: SettingsInput, stored: StoredSettings | u
   return { endpoint, bucket, region, accessKeyId, prefix, pathStyle: input.path_style ?? true, secretAccessKey: secret };
 }
 
-export function settingsView(summary: (Omit<StoredSettings, 'secretAccessKey'> & { secretLast4: string | null }) | undefined): SettingsView {
+export function settingsView(summary: Omit<StoredSettings, 'secretAccessKey'> | undefined): SettingsView {
   if (!summary) return UNCONFIGURED_VIEW;
   return {
     configured: true,
@@ -91,7 +89,6 @@ export function settingsView(summary: (Omit<StoredSettings, 'secretAccessKey'> &
     prefix: summary.prefix,
     path_style: summary.pathStyle,
     secret_set: true,
-    secret_last4: summary.secretLast4,
     updated_at: summary.updatedAt,
   };
 }

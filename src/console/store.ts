@@ -25,7 +25,6 @@ const MIGRATIONS: string[] = [
      prefix TEXT NOT NULL DEFAULT '',
      path_style INTEGER NOT NULL DEFAULT 1,
      secret_ct TEXT NOT NULL,
-     secret_last4 TEXT,
      updated_at TEXT NOT NULL
    );
    CREATE TABLE admin (
@@ -55,7 +54,6 @@ interface SettingsRow {
   prefix: string;
   path_style: number;
   secret_ct: string;
-  secret_last4: string | null;
   updated_at: string;
 }
 
@@ -144,7 +142,7 @@ export class ConsoleStore {
   }
 
   /** What GET shows without opening the secret. */
-  settingsSummary(): (Omit<StoredSettings, 'secretAccessKey'> & { secretLast4: string | null }) | undefined {
+  settingsSummary(): Omit<StoredSettings, 'secretAccessKey'> | undefined {
     const row = this.db.prepare('SELECT * FROM settings WHERE id = 1').get() as SettingsRow | undefined;
     if (!row) return undefined;
     return {
@@ -154,7 +152,6 @@ export class ConsoleStore {
       accessKeyId: row.access_key_id,
       prefix: row.prefix,
       pathStyle: row.path_style === 1,
-      secretLast4: row.secret_last4,
       updatedAt: row.updated_at,
     };
   }
@@ -164,11 +161,11 @@ export class ConsoleStore {
     const sealed = seal(key, SECRET_PLACE, s.secretAccessKey);
     this.db
       .prepare(
-        `INSERT INTO settings (id, endpoint, bucket, region, access_key_id, prefix, path_style, secret_ct, secret_last4, updated_at)
-         VALUES (1, @endpoint, @bucket, @region, @access_key_id, @prefix, @path_style, @secret_ct, @secret_last4, @updated_at)
+        `INSERT INTO settings (id, endpoint, bucket, region, access_key_id, prefix, path_style, secret_ct, updated_at)
+         VALUES (1, @endpoint, @bucket, @region, @access_key_id, @prefix, @path_style, @secret_ct, @updated_at)
          ON CONFLICT (id) DO UPDATE SET endpoint = excluded.endpoint, bucket = excluded.bucket, region = excluded.region,
            access_key_id = excluded.access_key_id, prefix = excluded.prefix, path_style = excluded.path_style,
-           secret_ct = excluded.secret_ct, secret_last4 = excluded.secret_last4, updated_at = excluded.updated_at`,
+           secret_ct = excluded.secret_ct, updated_at = excluded.updated_at`,
       )
       .run({
         endpoint: s.endpoint,
@@ -178,7 +175,6 @@ export class ConsoleStore {
         prefix: s.prefix,
         path_style: s.pathStyle ? 1 : 0,
         secret_ct: sealed,
-        secret_last4: last4(s.secretAccessKey),
         updated_at: new Date().toISOString(),
       });
   }
@@ -218,11 +214,6 @@ export class ConsoleStore {
   close(): void {
     this.db.close();
   }
-}
-
-function last4(secret: string): string | null {
-  // A short secret would be shown almost whole: then nothing of it.
-  return secret.length >= 16 ? secret.slice(-4) : null;
 }
 
 // Admin token ------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ export interface S3Settings {
   prefix: string | null;
   path_style: boolean | null;
   secret_set: boolean;
-  secret_last4: string | null;
   updated_at: string | null;
 }
 

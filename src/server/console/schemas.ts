@@ -36,7 +36,6 @@ export const settingsBody = z.object({
   prefix: z.string().nullable(),
   path_style: z.boolean().nullable(),
   secret_set: z.boolean(),
-  secret_last4: z.string().nullable(),
   updated_at: isoOrNull,
 });
 
