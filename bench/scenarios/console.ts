@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { openCatalog } from '../../src/catalog/index.js';
 import { startCountingProxy } from '../counting-proxy.js';
+import { withNodeOnPath } from '../peers.js';
 import { formatColumns, median, type TargetCheck } from '../report.js';
 import type { BenchBucket } from '../target.js';
 import type { S3Target } from '../types.js';
@@ -31,7 +32,7 @@ export interface ConsoleBenchResult {
   warm: { requests: number; p50: number; p99: number; max: number };
   staleAfterSeconds: number | null;
   firstLoad: { files: number; bytes: number; gzipBytes: number; servedEncoded: boolean };
-  idle: { seconds: number; storageRequests: number; rssMb: number; peakRssMb: number };
+  idle: { seconds: number; storageRequests: number; rssMb: number; peakRssMb: number; samples: Array<{ atSeconds: number; rssMb: number }> };
 }
 
 function percentile(xs: number[], p: number): number {
@@ -45,7 +46,8 @@ function backupTimestamp(d: Date): string {
 
 /** Starts `offsite console` on a free port; resolves with its URL once it listens. */
 async function startConsole(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [OFFSITE_BIN, 'console', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // As a user runs it: through bin/offsite's shebang (its V8 flags included), node first on PATH.
+  const child = spawn(OFFSITE_BIN, ['console', ...args], { env: withNodeOnPath(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
@@ -103,7 +105,7 @@ export async function consoleBench(opts: {
   const puts: Array<{ key: string }> = [];
   for (const job of names) {
     for (let i = 0; i < backupsPerJob; i++) {
-      const name = `${job}-${backupTimestamp(new Date(now - (i + 1) * 3_600_000))}.db`;
+      const name = `${job}-${backupTimestamp(new Date(now - (i + 1) * 3_600_000))}.sqlite`;
       catalog.recordBackup({ job, name, size: body.length, sha256: '0'.repeat(64), encrypted: false, compression: 'none' });
       catalog.markBackupUploaded(job, name, `s3://${target.bucket}/${PREFIX}/${job}/`);
       puts.push({ key: `${PREFIX}/${job}/${name}` });
@@ -147,7 +149,8 @@ export async function consoleBench(opts: {
       const job = names[i % jobs]!;
       const t = performance.now();
       const res = await api('GET', `/api/jobs/${job}/backups`);
-      const answer = (await res.json()) as { backups: Array<{ where: string }>; stale_after_seconds?: number };
+      const answer = (await res.json()) as { backups: Array<{ where: string }>; stale_after_seconds?: number; bucket_error?: { message: string } | null };
+      if (answer.bucket_error) throw new Error(`GET /api/jobs/${job}/backups: the bucket could not be listed: ${answer.bucket_error.message}`);
       const ms = performance.now() - t;
       if (answer.backups.length !== backupsPerJob || answer.backups.some((b) => b.where !== 's3')) {
         throw new Error(`GET /api/jobs/${job}/backups listed ${answer.backups.length} backups (want ${backupsPerJob}, all in S3)`);
@@ -159,7 +162,11 @@ export async function consoleBench(opts: {
 
     // The first load: the page and every asset it names, as a browser would fetch them.
     const html = await (await fetch(`${server.url}/`, { headers: { 'accept-encoding': 'gzip' } })).text();
-    const assets = [...html.matchAll(/(?:src|href)="(\/[^"]+)"/g)].map((m) => m[1]!);
+    // Every script, stylesheet and icon the page names (Vite writes them relative: ./assets/...).
+    const assets = [...html.matchAll(/(?:src|href)="([^"#][^"]*)"/g)]
+      .map((m) => new URL(m[1]!, `${server.url}/`))
+      .filter((u) => u.origin === new URL(server.url).origin && u.pathname !== '/')
+      .map((u) => u.pathname);
     let bytes = Buffer.byteLength(html);
     let gzipBytes = gzipSync(html).length;
     let servedEncoded = false;
@@ -173,8 +180,15 @@ export async function consoleBench(opts: {
     }
 
     // Idle: nobody asks anything; the console must not poll the bucket.
+    // V8 gives memory back over the first idle seconds: RSS sampled every 10 s shows how.
     const before = proxy.seen.length;
-    await new Promise((r) => setTimeout(r, opts.idleSeconds * 1000));
+    const samples: Array<{ atSeconds: number; rssMb: number }> = [{ atSeconds: 0, rssMb: rssOf(server.child.pid!).rssMb }];
+    for (let at = 0; at < opts.idleSeconds; ) {
+      const step = Math.min(10, opts.idleSeconds - at);
+      await new Promise((r) => setTimeout(r, step * 1000));
+      at += step;
+      samples.push({ atSeconds: at, rssMb: rssOf(server.child.pid!).rssMb });
+    }
     const storageRequests = proxy.seen.length - before;
     const rss = rssOf(server.child.pid!);
     return {
@@ -185,7 +199,7 @@ export async function consoleBench(opts: {
       warm: { requests: warmMs.length, p50: median(warmMs), p99: percentile(warmMs, 99), max: Math.max(...warmMs) },
       staleAfterSeconds,
       firstLoad: { files: new Set(assets).size + 1, bytes, gzipBytes, servedEncoded },
-      idle: { seconds: opts.idleSeconds, storageRequests, ...rss },
+      idle: { seconds: opts.idleSeconds, storageRequests, ...rss, samples },
     };
   } finally {
     server.child.kill('SIGTERM');
@@ -205,7 +219,8 @@ export function formatConsoleTable(r: ConsoleBenchResult): string {
       [`GET /api/jobs/{name}/backups, cached (${r.warm.requests} requests)`, `p50 ${ms(r.warm.p50)} ms, p99 ${ms(r.warm.p99)} ms, max ${ms(r.warm.max)} ms`],
       ['listing may be stale for', r.staleAfterSeconds === null ? 'not reported' : `${r.staleAfterSeconds} s (changes made by others)`],
       ['first load', `${r.firstLoad.files} files, ${(r.firstLoad.bytes / 1000).toFixed(1)} KB raw, ${(r.firstLoad.gzipBytes / 1000).toFixed(1)} KB gzip${r.firstLoad.servedEncoded ? ' (served compressed)' : ''}`],
-      [`idle ${r.idle.seconds} s`, `${r.idle.storageRequests} storage requests, RSS ${r.idle.rssMb.toFixed(0)} MB (peak ${r.idle.peakRssMb.toFixed(0)} MB)`],
+      [`idle ${r.idle.seconds} s`, `${r.idle.storageRequests} storage requests, RSS ${r.idle.rssMb.toFixed(0)} MB at the end (peak ${r.idle.peakRssMb.toFixed(0)} MB during the requests)`],
+      ['RSS while idle, every 10 s', r.idle.samples.map((x) => `${x.atSeconds} s ${x.rssMb.toFixed(0)} MB`).join(', ')],
     ],
   );
 }
