@@ -794,26 +794,33 @@ export function formatHostIdleTable(host: HostRun[], idle: IdleResult | undefine
   return formatColumns(['figure', 'value', 'per run'], rows, [1]);
 }
 
-export const STALL_TARGET_MS = 100;
-export const TIME_TARGET_RATIO = 1.2;
+export const STALL_TARGET_MS = 20;
+export const STALL_P99_TARGET_MS = 5;
+/** The host's own writes never wait behind the backup for longer than this. */
+export const OWN_WRITE_TARGET_MS = 50;
+export const TIME_TARGET_RATIO = 1.1;
 
 export function checkSqliteTargets(summary: SqliteSummaryRow[], host: HostRun[], idle: IdleResult | undefined, peerTimeoutSeconds: number): TargetCheck[] {
   const off = summary.find((s) => s.tool === 'offsite');
-  const peer = summary.find((s) => s.tool === 'sqlite3-backup');
-  let time: TargetCheck = { name: `Offsite <= ${TIME_TARGET_RATIO.toFixed(2)}x .backup | aws`, pass: false, value: 'not measured' };
+  // Issue 15: against the peer that finishes under writes (`.backup` restarts for ever while the writer runs).
+  const peer = summary.find((s) => s.tool === 'sqlite3-vacuum-into');
+  let time: TargetCheck = { name: `Offsite <= ${TIME_TARGET_RATIO.toFixed(2)}x VACUUM INTO + aws`, pass: false, value: 'not measured' };
   if (off && peer) {
     const ratio = off.seconds / peer.seconds;
     // A peer run cut off at the time limit took at least that long: the ratio is then an upper bound.
     time = {
       ...time,
       pass: ratio <= TIME_TARGET_RATIO,
-      value: peer.finished === peer.runs ? `${ratio.toFixed(2)}x` : `<= ${ratio.toFixed(2)}x (.backup finished ${peer.finished} of ${peer.runs} runs within ${peerTimeoutSeconds} s)`,
+      value: peer.finished === peer.runs ? `${ratio.toFixed(2)}x` : `<= ${ratio.toFixed(2)}x (VACUUM INTO finished ${peer.finished} of ${peer.runs} runs within ${peerTimeoutSeconds} s)`,
     };
   }
-  const stall = host.length ? Math.max(...host.map((h) => h.eldMaxMs)) : undefined;
+  const worst = (f: (h: HostRun) => number) => (host.length ? Math.max(...host.map(f)) : undefined);
+  const check = (name: string, v: number | undefined, limit: number): TargetCheck => ({ name, pass: v !== undefined && v < limit, value: v === undefined ? 'not measured' : `${v.toFixed(1)} ms (worst run)` });
   return [
     time,
-    { name: `Host event-loop delay < ${STALL_TARGET_MS} ms`, pass: stall !== undefined && stall < STALL_TARGET_MS, value: stall === undefined ? 'not measured' : `${stall.toFixed(1)} ms (max)` },
+    check(`Host event-loop delay max < ${STALL_TARGET_MS} ms`, worst((h) => h.eldMaxMs), STALL_TARGET_MS),
+    check(`Host event-loop delay p99 < ${STALL_P99_TARGET_MS} ms`, worst((h) => h.eldP99Ms), STALL_P99_TARGET_MS),
+    check(`Host's own INSERT < ${OWN_WRITE_TARGET_MS} ms`, worst((h) => h.worstInsertMs), OWN_WRITE_TARGET_MS),
     { name: 'Idle daemon: 0 requests', pass: idle?.requests === 0, value: idle ? `${idle.requests} in ${idle.idleSeconds.toFixed(0)} s` : 'not measured' },
   ];
 }

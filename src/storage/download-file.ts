@@ -11,7 +11,7 @@ import type { ObjectInfo, Storage } from './types.js';
 export interface DownloadToFileOptions {
   /** Bytes per ranged GET (default 8 MiB, aws-cli's). */
   partSize?: number;
-  /** Ranged GETs in flight (default 8). 1: one GET of the whole object. */
+  /** Ranged GETs in flight (default 4, rclone's: see docs/bench.md). 1: one GET of the whole object. */
   concurrency?: number;
   signal?: AbortSignal;
   /** Called with the running count of bytes written. */
@@ -21,7 +21,7 @@ export interface DownloadToFileOptions {
 }
 
 export const DEFAULT_DOWNLOAD_PART_SIZE = 8 * 1024 * 1024;
-export const DEFAULT_DOWNLOAD_CONCURRENCY = 8;
+export const DEFAULT_DOWNLOAD_CONCURRENCY = 4;
 
 export async function downloadToFile(storage: Storage, key: string, file: string, opts: DownloadToFileOptions = {}): Promise<{ info: ObjectInfo; parts: number }> {
   const partSize = opts.partSize ?? DEFAULT_DOWNLOAD_PART_SIZE;
