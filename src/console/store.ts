@@ -127,33 +127,18 @@ export class ConsoleStore {
   }
 
   settings(key: ConsoleKey): StoredSettings | undefined {
-    const row = this.db.prepare('SELECT * FROM settings WHERE id = 1').get() as SettingsRow | undefined;
-    if (!row) return undefined;
-    return {
-      endpoint: row.endpoint,
-      bucket: row.bucket,
-      region: row.region,
-      accessKeyId: row.access_key_id,
-      prefix: row.prefix,
-      pathStyle: row.path_style === 1,
-      secretAccessKey: open(key, SECRET_PLACE, row.secret_ct),
-      updatedAt: row.updated_at,
-    };
+    const row = this.settingsRow();
+    return row && { ...summaryOf(row), secretAccessKey: open(key, SECRET_PLACE, row.secret_ct) };
   }
 
   /** What GET shows without opening the secret. */
   settingsSummary(): Omit<StoredSettings, 'secretAccessKey'> | undefined {
-    const row = this.db.prepare('SELECT * FROM settings WHERE id = 1').get() as SettingsRow | undefined;
-    if (!row) return undefined;
-    return {
-      endpoint: row.endpoint,
-      bucket: row.bucket,
-      region: row.region,
-      accessKeyId: row.access_key_id,
-      prefix: row.prefix,
-      pathStyle: row.path_style === 1,
-      updatedAt: row.updated_at,
-    };
+    const row = this.settingsRow();
+    return row && summaryOf(row);
+  }
+
+  private settingsRow(): SettingsRow | undefined {
+    return this.db.prepare('SELECT * FROM settings WHERE id = 1').get() as SettingsRow | undefined;
   }
 
   /** Writes the one settings row, the secret sealed afresh (new nonce) under `key`. */
@@ -214,6 +199,18 @@ export class ConsoleStore {
   close(): void {
     this.db.close();
   }
+}
+
+function summaryOf(row: SettingsRow): Omit<StoredSettings, 'secretAccessKey'> {
+  return {
+    endpoint: row.endpoint,
+    bucket: row.bucket,
+    region: row.region,
+    accessKeyId: row.access_key_id,
+    prefix: row.prefix,
+    pathStyle: row.path_style === 1,
+    updatedAt: row.updated_at,
+  };
 }
 
 // Admin token ------------------------------------------------------------------------------

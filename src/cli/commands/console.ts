@@ -4,6 +4,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { note, printJsonLine, printLine, UsageError, type GlobalOptions } from '../output.js';
+import { closeOnStopSignal } from '../signals.js';
 
 interface ConsoleCliOptions {
   config?: string;
@@ -96,15 +97,7 @@ exit 0. See docs/console.md.`,
       const server = await startConsoleServer({ engine, host: o.host, port, allowedHosts: o.allowedHost, log: o.log });
       if (g.json) printJsonLine({ event: 'listening', url: server.url, dataDir });
       else printLine(`console listening on ${server.url}`);
-      await new Promise<void>((resolve, reject) => {
-        const onSignal = (): void => {
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          server.close().then(resolve, reject);
-        };
-        process.on('SIGTERM', onSignal);
-        process.on('SIGINT', onSignal);
-      });
+      await closeOnStopSignal(() => server.close());
       if (!g.json) note('console stopped');
     });
 

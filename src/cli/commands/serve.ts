@@ -2,6 +2,7 @@
 // SIGTERM. A shell: parses, resolves the token through the library, starts it, prints where.
 import type { Command } from 'commander';
 import { note, printJsonLine, printLine, UsageError, type GlobalOptions } from '../output.js';
+import { closeOnStopSignal } from '../signals.js';
 
 export const SERVE_TOKEN_ENV = 'OFFSITE_SERVE_TOKEN';
 export const SERVE_STORAGE_ENV = 'OFFSITE_SERVE_STORAGE';
@@ -60,15 +61,7 @@ SIGINT or SIGTERM let requests in flight finish, then exit 0. See docs/sync-serv
         if (token.created) note(`created the token file ${token.file}: copy its content to each device as OFFSITE_SYNC_TOKEN`);
         else note(token.file ? `token from ${token.file}` : `token from $${SERVE_TOKEN_ENV}`);
       }
-      await new Promise<void>((resolve, reject) => {
-        const onSignal = (): void => {
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          server.close().then(resolve, reject);
-        };
-        process.on('SIGTERM', onSignal);
-        process.on('SIGINT', onSignal);
-      });
+      await closeOnStopSignal(() => server.close());
       if (!g.json) note('stopped');
     });
 
