@@ -398,6 +398,16 @@ describe('backup jobs: private files whatever the umask', () => {
       assert.equal(restored.code, 0, restored.stderr);
       assert.deepEqual([mode(path.join(dir, 'restored.db')), mode(localPath)], [0o600, 0o600]);
       assert.equal(makerOf(path.join(dir, 'restored.db')), 'genuine');
+
+      // A plain copy (no gzip, no age) is the snapshot itself, moved into place: private too.
+      await writeFile(cfg, `${await readFile(cfg, 'utf8')}[jobs.plain]\nsource = "sqlite:app.db"\n`);
+      const plain = await runCliUmask000(['--json', 'backup', 'plain', '--config', cfg], dir);
+      assert.equal(plain.code, 0, plain.stderr);
+      const copy = json<{ localPath: string; sha256: string }>(plain);
+      assert.deepEqual([copy.localPath, `${copy.localPath}.sha256`, path.join(dir, '.offsite/backups/plain')].map(mode), [0o600, 0o600, 0o700]);
+      assert.equal(sha256(await readFile(copy.localPath)), copy.sha256);
+      assert.equal(makerOf(copy.localPath), 'genuine');
+      assert.deepEqual((await readdir(path.join(dir, '.offsite/backups/plain'))).filter((f) => f.startsWith('.offsite-tmp-')), [], 'no work directory left');
     } finally {
       process.env.OFFSITE_MANIFEST_KEY_FILE = manifestKeyFile;
     }
