@@ -30,11 +30,13 @@ export async function downloadToFile(storage: Storage, key: string, file: string
   const info = opts.info ?? (await storage.head(key, signal ? { signal } : {}));
   const ranges: Array<{ start: number; end: number }> = [];
   for (let start = 0; start < info.size; start += partSize) ranges.push({ start, end: Math.min(info.size, start + partSize) - 1 });
+  // One GET of the whole object when asked for, or when there is at most one range anyway.
+  const single = concurrency === 1 || ranges.length <= 1;
   // Private whatever the umask: the object may be anyone's data.
   const fh = await open(file, 'w', 0o600);
   let written = 0;
   try {
-    if (concurrency === 1 || ranges.length <= 1) {
+    if (single) {
       await writeRange(undefined);
     } else {
       let next = 0;
@@ -53,7 +55,7 @@ export async function downloadToFile(storage: Storage, key: string, file: string
     }
     if (written !== info.size) throw new Error(`download of ${key} ended early: ${written} of ${info.size} bytes; try again`);
     await fh.truncate(info.size);
-    return { info, parts: Math.max(1, concurrency === 1 ? 1 : ranges.length) };
+    return { info, parts: single ? 1 : ranges.length };
   } finally {
     await fh.close();
   }

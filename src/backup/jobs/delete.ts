@@ -6,7 +6,7 @@
 import { rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Catalog } from '../../catalog/index.js';
-import { isStorageError, type Storage } from '../../storage/index.js';
+import { objectExists, type Storage } from '../../storage/index.js';
 import type { BackupJob } from './config.js';
 import { backupNamePattern } from './list.js';
 import { BackupRestoreError } from './restore-error.js';
@@ -42,17 +42,16 @@ export async function deleteBackup(job: BackupJob, name: string, opts: DeleteBac
   let hasObject = false;
   if (opts.storage) {
     try {
-      await opts.storage.head(name, opts.signal ? { signal: opts.signal } : {});
-      hasObject = true;
+      hasObject = await objectExists(opts.storage, name, opts.signal ? { signal: opts.signal } : {});
     } catch (e) {
       // A local delete does not need the bucket: unreachable, the object is assumed still there.
-      if (opts.where === 'local' && !isStorageError(e, 'NotFound')) hasObject = true;
-      else if (!isStorageError(e, 'NotFound')) throw e;
+      if (opts.where !== 'local') throw e;
+      hasObject = true;
     }
   }
   const wantLocal = opts.where !== 's3';
   const wantObject = opts.where !== 'local';
-  if (wantObject && opts.where === 's3' && !opts.storage) {
+  if (opts.where === 's3' && !opts.storage) {
     throw new BackupRestoreError('NotFound', `job ${job.name} has no bucket (no destination, and no S3 settings): nothing to delete from S3`);
   }
   const result: DeleteBackupResult = { local: false, s3: false, remaining: { local: hasLocal, s3: hasObject } };
