@@ -3,9 +3,9 @@
  * bytes arrive: no reassembly buffer, so memory stays at the ranges' read-ahead whatever the
  * size. Every range is pinned to the ETag the HEAD saw (two versions are never spliced) and
  * resumes on its own after a dropped connection (the adapter's get() does that). The file is
- * the caller's: it is written from offset 0 and truncated to the object's size (created 0600).
+ * the caller's to name: it must not exist yet (it is created 0600, O_EXCL, never through a link).
  */
-import { open } from 'node:fs/promises';
+import { openNewPrivateFile } from '../files/index.js';
 import type { ObjectInfo, Storage } from './types.js';
 
 export interface DownloadToFileOptions {
@@ -32,8 +32,9 @@ export async function downloadToFile(storage: Storage, key: string, file: string
   for (let start = 0; start < info.size; start += partSize) ranges.push({ start, end: Math.min(info.size, start + partSize) - 1 });
   // One GET of the whole object when asked for, or when there is at most one range anyway.
   const single = concurrency === 1 || ranges.length <= 1;
-  // Private whatever the umask: the object may be anyone's data.
-  const fh = await open(file, 'w', 0o600);
+  // A new file, private whatever the umask (the object may be anyone's data), never written
+  // through a link planted at its name: anything already there is refused (EEXIST).
+  const fh = await openNewPrivateFile(file);
   let written = 0;
   try {
     if (single) {
@@ -54,7 +55,6 @@ export async function downloadToFile(storage: Storage, key: string, file: string
       );
     }
     if (written !== info.size) throw new Error(`download of ${key} ended early: ${written} of ${info.size} bytes; try again`);
-    await fh.truncate(info.size);
     return { info, parts: single ? 1 : ranges.length };
   } finally {
     await fh.close();

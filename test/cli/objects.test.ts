@@ -50,6 +50,15 @@ describe('offsite objects on a local directory bucket', () => {
     assert.equal(get.code, 0, get.stderr);
     assert.equal(sha256(await readFile(path.join(dir, 'copy.bin'))), digest);
 
+    // A link planted where the partial file goes is removed, not written through.
+    await writeFile(path.join(dir, 'outside.txt'), 'not yours');
+    await symlink(path.join(dir, 'outside.txt'), path.join(dir, 'copy2.bin.offsite-partial'));
+    const planted = await runCli(['get', './bucket/dir/data.bin', 'copy2.bin'], { cwd: dir });
+    assert.equal(planted.code, 0, planted.stderr);
+    assert.equal(sha256(await readFile(path.join(dir, 'copy2.bin'))), digest);
+    assert.equal(await readFile(path.join(dir, 'outside.txt'), 'utf8'), 'not yours');
+    assert.equal(((await stat(path.join(dir, 'copy2.bin'))).mode & 0o777).toString(8), '600');
+
     const again = await runCli(['get', './bucket/dir/data.bin', 'copy.bin'], { cwd: dir });
     assert.equal(again.code, 2, 'refuses to overwrite without --force');
     assertOneLineError(again.stderr);

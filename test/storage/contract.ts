@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { describe, it, before, after } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { downloadToFile, type ListEntry, type Storage } from '../../src/storage/index.js';
@@ -200,6 +200,12 @@ export function storageContract(name: string, open: () => Promise<ContractTarget
           assert.equal(seen.at(-1), data.length);
           assert.equal((await stat(file)).mode & 0o777, 0o600);
         }
+        // Never through a link planted at the destination's name: refused, its target untouched.
+        const outside = path.join(dir, 'outside.txt');
+        await writeFile(outside, 'not yours');
+        await symlink(outside, path.join(dir, 'planted'));
+        await assert.rejects(downloadToFile(s, 'ranged/obj', path.join(dir, 'planted')), (e: NodeJS.ErrnoException) => e.code === 'EEXIST');
+        assert.equal(await readFile(outside, 'utf8'), 'not yours');
         const stale = await s.head('ranged/obj');
         await s.put('ranged/obj', data.subarray(1));
         await rejectsWith(downloadToFile(s, 'ranged/obj', path.join(dir, 'stale'), { info: stale, concurrency: 4, partSize: 256 * 1024 }), 'PreconditionFailed');

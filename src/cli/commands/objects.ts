@@ -106,6 +106,9 @@ export function registerObjectCommands(program: Command): void {
       const partial = `${target}.offsite-partial`;
       const { partSize, concurrency } = transferOverrides(o);
       const { downloadToFile } = await storageLayer();
+      // A partial left by a killed run, or a link planted in its place, goes first (rm removes a
+      // link, not what it points to); the download then creates the file anew.
+      await rm(partial, { force: true });
       const info = await withStorage(storageUrl, {}, async (s) => {
         const head = await s.head(key);
         const bar = progressBar(`get ${key}`, head.size, progressWanted(g));
