@@ -5,7 +5,7 @@
 // which here only delays part uploads so the signal lands mid-upload).
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -19,14 +19,13 @@ import { openStorage } from '../../src/storage/index.js';
 import { OFFSITE_BIN, runCli } from '../support/cli.js';
 import { adminClient, createTestBucket, s3ChildEnv, s3TestServer, s3Url, tempDir } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { makeDatabase, payloadOf } from '../support/sqlite-writer.js';
 import { useTestManifestKey } from './job-support.js';
 
 await useTestManifestKey();
 
 Object.assign(process.env, s3ChildEnv());
 const repoRoot = path.resolve(import.meta.dirname, '../..');
-
-const payloadOf = (id: number) => createHash('sha256').update(`row ${id}`).digest('hex').repeat(8);
 
 /** A process that inserts rows 1, 2, 3, ... into `db` (WAL mode) as fast as it can until killed. */
 function startWriter(db: string): ChildProcess {
@@ -43,17 +42,6 @@ function startWriter(db: string): ChildProcess {
     for (;;) batch(50);
   `;
   return spawn(process.execPath, ['-e', code], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
-async function makeDatabase(file: string, rows: number): Promise<void> {
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE rows (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)');
-  const ins = db.prepare('INSERT INTO rows (id, payload) VALUES (?, ?)');
-  db.transaction(() => {
-    for (let i = 1; i <= rows; i++) ins.run(i, payloadOf(i));
-  })();
-  db.close();
 }
 
 /** Rows 1..n, each with its own payload: a prefix of the writer's inserts, nothing torn. */

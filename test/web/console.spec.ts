@@ -9,7 +9,7 @@ import path from 'node:path';
 import { adminClient, createTestBucket, s3TestServer, tempDir } from '../support/env.js';
 import { startConsole, type ConsoleProcess } from './console.js';
 import { ARCHIVE_SESSIONS, makeArchiveCatalog, makeSyncAccount } from './fixtures.js';
-import { checkPrefixOfWrites, makeDatabase, maxId, startWriter } from './sqlite-writer.js';
+import { checkPrefixOfWrites, makeDatabase, maxId, startWriter } from '../support/sqlite-writer.js';
 
 /** Page script: records each aria-valuenow/valuetext of the progress bar into window.__progress. */
 const RECORD_PROGRESS = `(() => {

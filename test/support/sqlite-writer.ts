@@ -1,6 +1,6 @@
-// A SQLite database that another process keeps writing to while the console backs it up:
-// rows 1, 2, 3, ... each with a payload derived from its id, so a copy can be checked for
-// being a prefix of the writes with nothing torn.
+// A SQLite database that another process keeps writing to while it is backed up (the job and
+// console tests): rows 1, 2, 3, ... each with a payload derived from its id, so a copy can be
+// checked for being a prefix of the writes with nothing torn.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
