@@ -11,6 +11,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { backupTimestamp } from '../../src/backup/jobs/index.js';
 import { openCatalog } from '../../src/catalog/index.js';
 import { startCountingProxy } from '../counting-proxy.js';
 import { withNodeOnPath } from '../peers.js';
@@ -38,10 +39,6 @@ export interface ConsoleBenchResult {
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
-
-function backupTimestamp(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Starts `offsite console` on a free port; resolves with its URL once it listens. */
@@ -90,6 +87,7 @@ export async function consoleBench(opts: {
   const dataDir = path.join(dir, 'data');
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const names = Array.from({ length: jobs }, (_, i) => `app-${String(i + 1).padStart(2, '0')}`);
+  // Names as the jobs' key template makes them (backupTimestamp), so the console lists them.
   // Cron schedules: an interval job with no recorded run would back up at start and disturb the timing.
   writeFileSync(
     path.join(dir, 'offsite.toml'),
