@@ -36,6 +36,10 @@ try {
   // Offsite is timed as users run it: the compiled bin/offsite.
   const build = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' });
   if (build.status !== 0) throw new Error('npm run build failed');
+  // The bluestore file is sparse: big enough for the largest object of the run, 10 GiB at least
+  // (BENCH_SIZE_MIB=10240 checks that memory stays bounded for 10 GiB transfers).
+  const largest = Number(process.env.BENCH_SIZE_MIB ?? 1024) * 1024 * 1024;
+  process.env.BLUESTORE_BYTES ??= String(Math.max(10 * 1024 ** 3, Math.ceil(largest * 2.5)));
   rgw = await startRgw({ objectStore: 'bluestore' });
   const version = spawnSync('radosgw', ['--version'], { encoding: 'utf8' }).stdout.match(/ceph version (\S+)/)?.[1] ?? 'unknown';
   console.error(`# RGW ${version} (bluestore) up at ${rgw.endpoint} in ${Date.now() - t0} ms`);

@@ -281,8 +281,7 @@ export function storageContract(name: string, open: () => Promise<ContractTarget
       const p = s.put('abort/obj', pseudoRandomStream(64 * 1024 * 1024, 'abort'), { signal: ac.signal, onProgress: (n) => n > 1024 * 1024 && ac.abort(new Error('stop')) });
       await assert.rejects(p);
       await rejectsWith(s.head('abort/obj'), 'NotFound');
-      // lib-storage finishes in-flight parts and aborts the multipart upload in the background:
-      // let those requests settle so the next test's request counts are its own.
+      // Let any request still settling finish, so the next test's request counts are its own.
       for (let last = -1; last !== s.stats().totalRequests; ) {
         last = s.stats().totalRequests;
         await new Promise((r) => setTimeout(r, 300));

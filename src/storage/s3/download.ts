@@ -55,6 +55,7 @@ export function resumingBody(o: ResumingBodyOptions): Readable {
 /**
  * How far the body reads ahead of its consumer. With the stream default (16 KiB) the socket
  * is paused while the consumer writes each chunk to disk, so network and disk take turns;
- * 4 MiB lets them overlap (measured: a 1 GiB download about 10% faster), at 4 MiB of memory.
+ * 1 MiB lets them overlap (measured in November: a 1 GiB download about 10% faster than 16 KiB).
+ * 4 MiB was no faster and cost about 10 MB of peak RSS per download (four ranges in flight).
  */
-const READ_AHEAD_BYTES = 4 * 1024 * 1024;
+const READ_AHEAD_BYTES = 1024 * 1024;

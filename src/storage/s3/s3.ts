@@ -1,4 +1,4 @@
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -12,7 +12,6 @@ import {
   RestoreObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ArchivedObjectError, NoSuchBucketError, StorageError, UnsupportedError } from '../errors.js';
 import { assertValidKey, normaliseMetadata, unquoteEtag } from '../keys.js';
@@ -36,6 +35,7 @@ import { classifyS3Error, sdkErrorCode, type ClassifyContext } from './classify.
 import { abortMultipartUploadsUnder } from './multipart.js';
 import { createS3Client, type S3ClientOptions } from './client.js';
 import { resumingBody } from './download.js';
+import { PartBufferPool, uploadPooled } from './upload.js';
 
 export interface S3StorageOptions extends S3ClientOptions {
   bucket: string;
@@ -77,8 +77,8 @@ export function multipartPlan(sizeHint: number | undefined, partSize: number, co
 }
 
 /**
- * S3 and S3-compatible stores through the AWS SDK v3. Uploads stream through lib-storage
- * (one PutObject below partSize, multipart above, bounded memory); downloads stream and resume
+ * S3 and S3-compatible stores through the AWS SDK v3. Uploads go through a pool of part buffers
+ * (upload.ts: one PutObject below partSize, multipart above, bounded memory); downloads stream and resume
  * with a Range request after a dropped connection (download.ts).
  */
 export class S3Storage implements Storage {
@@ -94,6 +94,7 @@ export class S3Storage implements Storage {
   private readonly concurrency: number;
   private readonly maxConditionalPutBytes: number;
   private readonly maxAttempts: number;
+  private readonly partBuffers: PartBufferPool;
   private bucketChecked = false;
 
   constructor(opts: S3StorageOptions) {
@@ -104,6 +105,7 @@ export class S3Storage implements Storage {
     this.concurrency = Math.max(1, opts.concurrency ?? DEFAULT_CONCURRENCY);
     this.maxConditionalPutBytes = opts.maxConditionalPutBytes ?? 64 * 1024 * 1024;
     this.maxAttempts = opts.maxAttempts ?? 5;
+    this.partBuffers = new PartBufferPool(this.partSize, this.concurrency);
     const { client, credentialSource } = createS3Client({ ...opts, maxSockets: Math.max(opts.maxSockets ?? 0, this.concurrency * 2, 16) }, this.counter);
     this.client = client;
     this.credentialSource = credentialSource;
@@ -151,64 +153,30 @@ export class S3Storage implements Storage {
   }
 
   private async putStream(key: string, fullKey: string, body: Readable, params: Record<string, unknown>, opts: PutOptions): Promise<PutResult> {
-    let size = 0;
-    const counting = new Transform({
-      transform: (chunk: Buffer, _enc, done) => {
-        size += chunk.length;
-        this.counter.up(chunk.length);
-        done(null, chunk);
-      },
-    });
-    body.on('error', (e) => counting.destroy(e));
     const plan = multipartPlan(opts.sizeHint, this.partSize, this.concurrency);
-    const upload = new Upload({
+    const res = await uploadPooled({
       client: this.client,
-      params: { ...(params as { Bucket: string; Key: string }), Body: body.pipe(counting) },
+      pool: this.partBuffers,
+      params: params as { Bucket: string; Key: string },
+      body,
       partSize: plan.partSize,
       queueSize: plan.queueSize,
-      leavePartsOnError: false,
+      onBytesSent: (n) => this.counter.up(n),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.onMultipartStart ? { onMultipartStart: opts.onMultipartStart } : {}),
     });
-    if (opts.onProgress) upload.on('httpUploadProgress', (p) => p.loaded !== undefined && opts.onProgress!(p.loaded));
-    const onAbort = () => void upload.abort();
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    // lib-storage keeps the upload id to itself: watch this key's CreateMultipartUpload answer.
-    const watcher = opts.onMultipartStart ? this.watchMultipartStart(fullKey, opts.onMultipartStart) : undefined;
-    try {
-      const res = await upload.done();
-      let etag = unquoteEtag((res as { ETag?: string }).ETag);
-      // RGW returns an empty ETag for a completed multipart upload: ask for it.
-      if (!etag) etag = (await this.headFull(fullKey, opts.signal)).etag;
-      // Some servers (RGW 16.2) ignore Tagging on CreateMultipartUpload: set the tags after.
-      if (params.Tagging && etag.includes('-')) {
-        await this.client.send(
-          new PutObjectTaggingCommand({ Bucket: this.bucket, Key: fullKey, Tagging: { TagSet: Object.entries(opts.tags ?? {}).map(([Key, Value]) => ({ Key, Value })) } }),
-          opts.signal ? { abortSignal: opts.signal } : {},
-        );
-      }
-      const versionId = (res as { VersionId?: string }).VersionId;
-      return { key, etag, size, ...(versionId ? { versionId } : {}) };
-    } catch (e) {
-      if (opts.signal?.aborted) throw opts.signal.reason;
-      throw e;
-    } finally {
-      opts.signal?.removeEventListener('abort', onAbort);
-      if (watcher) this.client.middlewareStack.remove(watcher);
+    let etag = unquoteEtag(res.etag);
+    // RGW returns an empty ETag for a completed multipart upload: ask for it.
+    if (!etag) etag = (await this.headFull(fullKey, opts.signal)).etag;
+    // Some servers (RGW 16.2) ignore Tagging on CreateMultipartUpload: set the tags after.
+    if (params.Tagging && res.multipart) {
+      await this.client.send(
+        new PutObjectTaggingCommand({ Bucket: this.bucket, Key: fullKey, Tagging: { TagSet: Object.entries(opts.tags ?? {}).map(([Key, Value]) => ({ Key, Value })) } }),
+        opts.signal ? { abortSignal: opts.signal } : {},
+      );
     }
-  }
-
-  private watchMultipartStart(fullKey: string, callback: (uploadId: string) => void): string {
-    const name = `offsiteMultipartStart-${Math.random().toString(36).slice(2)}`;
-    this.client.middlewareStack.add(
-      (next, context) => async (args) => {
-        const result = await next(args);
-        const input = args.input as { Key?: string };
-        const uploadId = (result.output as { UploadId?: string }).UploadId;
-        if (context.commandName === 'CreateMultipartUploadCommand' && input.Key === fullKey && uploadId) callback(uploadId);
-        return result;
-      },
-      { step: 'initialize', name },
-    );
-    return name;
+    return { key, etag, size: res.size, ...(res.versionId ? { versionId: res.versionId } : {}) };
   }
 
   private async bufferBounded(body: Readable, key: string, signal?: AbortSignal): Promise<Buffer> {

@@ -88,7 +88,7 @@ osd objectstore = $OBJECTSTORE
 memstore device bytes = 8589934592
 bluestore block path = $D/osd/\$cluster-\$id/block.img
 bluestore block create = true
-bluestore block size = 10737418240
+bluestore block size = ${BLUESTORE_BYTES:-10737418240}
 bluestore fsck on mount = false
 # fewer threads for a 2-core test box
 osd op num shards = 2
