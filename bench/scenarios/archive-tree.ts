@@ -1,20 +1,26 @@
-// A tree of session directories (ROOT/2024/SESSION/...) uploaded whole by each tool, each in its
-// own process under /usr/bin/time, to its own prefix of the bench bucket:
-//   offsite   `bin/offsite archive --config CFG upload` (one tar per session, streamed)
-//   tar-aws   `tar -cf - SESSION | aws s3 cp - ...` for every session, in one bash process
-//   rclone    `rclone copy ROOT bench:BUCKET/rclone-run-N` (one object per file)
-//   restic    `restic backup ROOT` into a fresh repository (`restic init` is not timed)
-// Offsite's upload is checked with `offsite archive verify` (not timed). Everything uploaded in a
-// round is deleted before the next one. The tree is generated once per bench run and reused.
-import { createCipheriv, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+// A tree of session directories (ROOT/2024/SESSION/...) uploaded whole by each tool, then restored
+// whole into an empty directory, each in its own process under /usr/bin/time, to and from its own
+// prefix of the bench bucket:
+//   offsite     `bin/offsite archive --config CFG upload` (one tar per session, streamed);
+//               restore: `offsite archive restore --session-id S` for every session
+//   tar-aws-1/2 `tar -cf - SESSION | aws s3 cp - ...` for every session, in one bash process, with
+//               the pip aws-cli 1.x (when it can be had) and Debian's 2.x; restore:
+//               `aws s3 cp s3://.../S.tar - | tar -xf -`
+//   rclone      `rclone copy ROOT bench:BUCKET/rclone-run-N` (one object per file), and back
+//   restic      `restic backup ROOT` into a fresh repository (`restic init` is not timed);
+//               `restic restore latest`
+// Offsite's upload is checked with `offsite archive verify` (not timed); every tool's restored
+// tree is compared file by file (path, size, SHA-256) with the source (not timed). Everything
+// uploaded in a round is deleted before the next one. The tree is generated once per bench run.
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runMeasured, runQuiet, type Command } from '../measure.js';
 import { AWS_BIN, awsEnv, cleanEnv, RCLONE_BIN, rcloneSetup, RESTIC_BIN, versionOf, withNodeOnPath } from '../peers.js';
 import { median } from '../report.js';
 import type { BenchBucket } from '../target.js';
-import type { Measurement, S3Target } from '../types.js';
+import { BenchFailure, type Measurement, type S3Target } from '../types.js';
 
 export const SCENARIO = 'archive-tree';
 const MIB = 1024 * 1024;
@@ -85,9 +91,65 @@ export interface TreeTool {
   upload(prefix: string): Command;
   /** Untimed check that the upload is complete; throws BenchFailure if not. */
   check?(prefix: string): Promise<void>;
+  /**
+   * The whole tree back from `prefix` into the empty directory `dest`; `sessionsDir` is where the
+   * session directories land under it (each tool lays the tree out its own way).
+   */
+  restore?(prefix: string, dest: string): { command: Command; sessionsDir: string };
 }
 
-export function treeTools(target: S3Target, scratchDir: string, tree: Tree): Record<string, () => TreeTool> {
+/** Every regular file under `dir` by relative path: its SHA-256 and size. */
+export function treeDigest(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const buf = Buffer.allocUnsafe(4 * MIB);
+  const walk = (rel: string) => {
+    for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(r);
+      else if (e.isFile()) {
+        const hash = createHash('sha256');
+        const fd = openSync(path.join(dir, r), 'r');
+        let size = 0;
+        try {
+          for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; size += n) hash.update(buf.subarray(0, n));
+        } finally {
+          closeSync(fd);
+        }
+        out.set(r, `${size} ${hash.digest('hex')}`);
+      }
+    }
+  };
+  walk('');
+  return out;
+}
+
+/** Throws BenchFailure unless `restored` holds exactly the files of `source`, byte for byte. */
+export function compareTrees(source: Map<string, string>, restored: Map<string, string>, what: string): void {
+  const missing = [...source.keys()].filter((k) => !restored.has(k));
+  const extra = [...restored.keys()].filter((k) => !source.has(k));
+  const differ = [...source.keys()].filter((k) => restored.has(k) && restored.get(k) !== source.get(k));
+  if (missing.length || extra.length || differ.length) {
+    throw new BenchFailure(
+      `${what}: ${missing.length} file(s) missing, ${extra.length} extra, ${differ.length} with other content (first: ${[...missing, ...extra, ...differ].slice(0, 3).join(', ')})`,
+    );
+  }
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The tools that can time the tree; `tar-aws-1` only with a pip aws-cli 1.x (`aws1Bin`). */
+export function treeTools(target: S3Target, scratchDir: string, tree: Tree, aws1Bin?: string): Record<string, () => TreeTool> {
+  const tarAws = (name: string, bin: string): TreeTool => {
+    const env = awsEnv(target, scratchDir);
+    const aws = `${q(bin)} --endpoint-url ${q(target.endpoint)} --no-progress --only-show-errors s3 cp`;
+    const script = (lines: string[]) => ({ cmd: 'bash', args: ['-c', ['set -euo pipefail', ...lines].join('\n')], env });
+    return {
+      name,
+      version: `${versionOf('tar', ['--version'], env)} | ${versionOf(bin, ['--version'], env)}`,
+      upload: (prefix) => script(tree.sessions.map((s) => `tar -cf - -C ${q(path.join(tree.root, YEAR))} ${q(s)} | ${aws} - ${q(`s3://${target.bucket}/${prefix}/${s}.tar`)}`)),
+      restore: (prefix, dest) => ({ command: script(tree.sessions.map((s) => `${aws} ${q(`s3://${target.bucket}/${prefix}/${s}.tar`)} - | tar -xf - -C ${q(dest)}`)), sessionsDir: dest }),
+    };
+  };
   const cfgFile = (prefix: string) => path.join(scratchDir, `archive-${prefix}.toml`);
   const offsiteEnv = cleanEnv({ AWS_ACCESS_KEY_ID: target.accessKeyId, AWS_SECRET_ACCESS_KEY: target.secretAccessKey, AWS_EC2_METADATA_DISABLED: 'true' });
   const offsiteCmd = (prefix: string, sub: string): Command => ({ cmd: offsiteBin, args: ['--no-progress', 'archive', '--config', cfgFile(prefix), sub], env: withNodeOnPath(offsiteEnv), cwd: root });
@@ -119,31 +181,27 @@ export function treeTools(target: S3Target, scratchDir: string, tree: Tree): Rec
       check: async (prefix) => {
         await runQuiet(offsiteCmd(prefix, 'verify'), 'offsite archive verify');
       },
-    }),
-    'tar-aws': () => {
-      const env = awsEnv(target, scratchDir);
-      const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-      return {
-        name: 'tar-aws',
-        version: `${versionOf('tar', ['--version'], env)} | ${versionOf(AWS_BIN, ['--version'], env)}`,
-        upload: (prefix) => ({
+      // One process per session, as the CLI restores one session at a time.
+      restore: (prefix, dest) => ({
+        command: {
           cmd: 'bash',
-          args: [
-            '-c',
-            [
-              'set -euo pipefail',
-              ...tree.sessions.map(
-                (s) => `tar -cf - -C ${q(path.join(tree.root, YEAR))} ${q(s)} | ${q(AWS_BIN)} --endpoint-url ${q(target.endpoint)} --no-progress --only-show-errors s3 cp - ${q(`s3://${target.bucket}/${prefix}/${s}.tar`)}`,
-              ),
-            ].join('\n'),
-          ],
-          env,
-        }),
-      };
-    },
+          args: ['-c', ['set -euo pipefail', ...tree.sessions.map((s) => [offsiteBin, '--no-progress', 'archive', '--config', cfgFile(prefix), 'restore', '--session-id', s, '--to', dest].map(q).join(' '))].join('\n')],
+          env: withNodeOnPath(offsiteEnv),
+          cwd: root,
+        },
+        sessionsDir: dest,
+      }),
+    }),
+    ...(aws1Bin ? { 'tar-aws-1': () => tarAws('tar-aws-1', aws1Bin) } : {}),
+    'tar-aws-2': () => tarAws('tar-aws-2', AWS_BIN),
     rclone: () => {
       const { env, command, remote } = rcloneSetup(target, scratchDir);
-      return { name: 'rclone', version: versionOf(RCLONE_BIN, ['version'], env), upload: (prefix) => command(['copy', tree.root, remote(prefix)]) };
+      return {
+        name: 'rclone',
+        version: versionOf(RCLONE_BIN, ['version'], env),
+        upload: (prefix) => command(['copy', tree.root, remote(prefix)]),
+        restore: (prefix, dest) => ({ command: command(['copy', remote(prefix), dest]), sessionsDir: path.join(dest, YEAR) }),
+      };
     },
     restic: () => {
       const cache = path.join(scratchDir, 'restic-cache');
@@ -162,6 +220,8 @@ export function treeTools(target: S3Target, scratchDir: string, tree: Tree): Rec
           await runQuiet({ cmd: RESTIC_BIN, args: ['-r', repo(prefix), 'init'], env }, 'restic init');
         },
         upload: (prefix) => ({ cmd: RESTIC_BIN, args: ['-r', repo(prefix), 'backup', '--quiet', tree.root], env }),
+        // restic restores the absolute path it backed up under the target.
+        restore: (prefix, dest) => ({ command: { cmd: RESTIC_BIN, args: ['-r', repo(prefix), 'restore', 'latest', '--quiet', '--target', dest], env }, sessionsDir: path.join(dest, tree.root, YEAR) }),
       };
     },
   };
@@ -178,19 +238,32 @@ export interface ArchiveTreeOptions {
 
 export async function archiveTree(o: ArchiveTreeOptions): Promise<Measurement[]> {
   const rows: Measurement[] = [];
+  const source = treeDigest(path.join(o.tree.root, YEAR));
+  const config = { files: o.tree.files, sessions: o.tree.sessions.length };
   for (let run = 1; run <= o.runs; run++) {
     const order = o.tools.map((_, i) => o.tools[(i + run - 1) % o.tools.length]!);
     for (const tool of order) {
       const prefix = `${tool.name}-run-${run}`;
+      const dest = path.join(o.scratchDir, `restored-${prefix}`);
       try {
         await tool.prepare?.(prefix);
         const r = await runMeasured(tool.upload(prefix), `${tool.name} upload of the tree`, o.scratchDir);
         await tool.check?.(prefix);
-        rows.push({ scenario: SCENARIO, tool: tool.name, op: 'upload', run, bytes: o.tree.bytes, seconds: r.seconds, peakRssBytes: r.peakRssBytes, config: { files: o.tree.files, sessions: o.tree.sessions.length } });
-        o.log(`run ${run} ${tool.name.padEnd(8)} ${r.seconds.toFixed(1)} s  ${(o.tree.bytes / 1e6 / r.seconds).toFixed(0)} MB/s  peak RSS ${(r.peakRssBytes / 1e6).toFixed(0)} MB${tool.check ? '  (verified)' : ''}`);
+        rows.push({ scenario: SCENARIO, tool: tool.name, op: 'upload', run, bytes: o.tree.bytes, seconds: r.seconds, peakRssBytes: r.peakRssBytes, config });
+        o.log(`run ${run} ${tool.name.padEnd(9)} upload  ${r.seconds.toFixed(1)} s  ${(o.tree.bytes / 1e6 / r.seconds).toFixed(0)} MB/s  peak RSS ${(r.peakRssBytes / 1e6).toFixed(0)} MB${tool.check ? '  (verified)' : ''}`);
+        if (tool.restore) {
+          rmSync(dest, { recursive: true, force: true });
+          mkdirSync(dest, { recursive: true });
+          const { command, sessionsDir } = tool.restore(prefix, dest);
+          const back = await runMeasured(command, `${tool.name} restore of the tree`, o.scratchDir);
+          compareTrees(source, treeDigest(sessionsDir), `${tool.name} restore, run ${run}`);
+          rows.push({ scenario: SCENARIO, tool: tool.name, op: 'restore', run, bytes: o.tree.bytes, seconds: back.seconds, peakRssBytes: back.peakRssBytes, config });
+          o.log(`run ${run} ${tool.name.padEnd(9)} restore ${back.seconds.toFixed(1)} s  ${(o.tree.bytes / 1e6 / back.seconds).toFixed(0)} MB/s  peak RSS ${(back.peakRssBytes / 1e6).toFixed(0)} MB  (every file's SHA-256 as the source's)`);
+        }
       } finally {
+        rmSync(dest, { recursive: true, force: true });
         const n = await o.bucket.deletePrefix(`${prefix}/`);
-        o.log(`run ${run} ${tool.name.padEnd(8)} deleted ${n} object(s)`);
+        o.log(`run ${run} ${tool.name.padEnd(9)} deleted ${n} object(s)`);
       }
     }
   }
@@ -199,51 +272,75 @@ export async function archiveTree(o: ArchiveTreeOptions): Promise<Measurement[]>
 
 export interface TreeSummaryRow {
   tool: string;
+  op: 'upload' | 'restore';
   runs: number;
   /** Median wall seconds over the rounds. */
   seconds: number;
   mbPerSec: number;
-  /** seconds / tar-aws's seconds. */
+  /** seconds / the faster tar|aws's seconds for the same operation (lower is better). */
   vsTarAws?: number;
+  /** Which tar|aws that was. */
+  tarAws?: string;
   peakRssMb: number;
   allSeconds: number[];
 }
 
+const isTarAws = (tool: string) => tool.startsWith('tar-aws');
+
 export function summariseTree(rows: Measurement[]): TreeSummaryRow[] {
-  const names = [...new Set(rows.map((r) => r.tool))];
-  const out = names.map((tool): TreeSummaryRow => {
-    const g = rows.filter((r) => r.tool === tool);
+  const keys = [...new Set(rows.map((r) => `${r.tool}\0${r.op}`))];
+  const out = keys.map((k): TreeSummaryRow => {
+    const [tool, op] = k.split('\0') as [string, 'upload' | 'restore'];
+    const g = rows.filter((r) => r.tool === tool && r.op === op);
     const seconds = median(g.map((r) => r.seconds));
-    return { tool, runs: g.length, seconds, mbPerSec: g[0]!.bytes / 1e6 / seconds, peakRssMb: Math.max(...g.map((r) => r.peakRssBytes / 1e6)), allSeconds: g.map((r) => r.seconds) };
+    return { tool, op, runs: g.length, seconds, mbPerSec: g[0]!.bytes / 1e6 / seconds, peakRssMb: Math.max(...g.map((r) => r.peakRssBytes / 1e6)), allSeconds: g.map((r) => r.seconds) };
   });
-  const base = out.find((s) => s.tool === 'tar-aws');
-  if (base) for (const s of out) s.vsTarAws = s.seconds / base.seconds;
-  const order = ['offsite', 'tar-aws', 'rclone', 'restic'];
-  return out.sort((a, b) => order.indexOf(a.tool) - order.indexOf(b.tool));
+  for (const op of ['upload', 'restore'] as const) {
+    const base = out.filter((s) => s.op === op && isTarAws(s.tool)).sort((a, b) => a.seconds - b.seconds)[0];
+    if (base) for (const s of out.filter((x) => x.op === op)) Object.assign(s, { vsTarAws: s.seconds / base.seconds, tarAws: base.tool });
+  }
+  const order = ['offsite', 'tar-aws-1', 'tar-aws-2', 'rclone', 'restic'];
+  return out.sort((a, b) => a.op.localeCompare(b.op) * -1 || order.indexOf(a.tool) - order.indexOf(b.tool));
 }
 
 export function checkTreeTargets(summary: TreeSummaryRow[]): { name: string; pass: boolean; value: string }[] {
-  const off = summary.find((s) => s.tool === 'offsite');
-  const peer = (t: string) => summary.find((s) => s.tool === t);
+  const row = (tool: string, op: 'upload' | 'restore') => summary.find((s) => s.tool === tool && s.op === op);
+  const off = row('offsite', 'upload');
+  const back = row('offsite', 'restore');
   const faster = (t: string) => {
-    const p = peer(t);
-    return { name: `Offsite faster than ${t}`, pass: !!off && !!p && off.seconds < p.seconds, value: off && p ? `${off.seconds.toFixed(1)} s vs ${p.seconds.toFixed(1)} s` : 'not measured' };
+    const p = row(t, 'upload');
+    return { name: `Offsite upload faster than ${t}`, pass: !!off && !!p && off.seconds < p.seconds, value: off && p ? `${off.seconds.toFixed(1)} s vs ${p.seconds.toFixed(1)} s` : 'not measured' };
   };
+  const ratio = (r: TreeSummaryRow | undefined, op: string) => ({
+    name: `Offsite ${op} <= 1.10x the faster tar|aws`,
+    pass: r?.vsTarAws !== undefined && r.vsTarAws <= 1.1,
+    value: r?.vsTarAws === undefined ? 'not measured' : `${r.vsTarAws.toFixed(2)}x (${r.tarAws})`,
+  });
+  const rss = Math.max(off?.peakRssMb ?? 0, back?.peakRssMb ?? 0);
   return [
-    { name: 'Offsite time <= 1.20x tar | aws', pass: off?.vsTarAws !== undefined && off.vsTarAws <= 1.2, value: off?.vsTarAws === undefined ? 'not measured' : `${off.vsTarAws.toFixed(2)}x` },
+    ratio(off, 'upload'),
+    ratio(back, 'restore'),
     faster('rclone'),
     faster('restic'),
-    { name: 'Offsite peak RSS < 200 MB', pass: !!off && off.peakRssMb < 200, value: off ? `${off.peakRssMb.toFixed(1)} MB` : 'not measured' },
+    { name: 'Offsite peak RSS < 150 MB (upload, restore)', pass: !!off && rss < 150, value: off ? `${off.peakRssMb.toFixed(0)} / ${back ? back.peakRssMb.toFixed(0) : '-'} MB` : 'not measured' },
   ];
 }
 
 export function formatTreeTable(summary: TreeSummaryRow[]): string {
-  const header = ['tool', 'seconds', 'MB/s', 'time vs tar|aws', 'peak RSS MB', 'seconds per run'];
-  const body = summary.map((s) => [s.tool, s.seconds.toFixed(1), s.mbPerSec.toFixed(0), s.vsTarAws === undefined ? '-' : `${s.vsTarAws.toFixed(2)}x`, s.peakRssMb.toFixed(0), s.allSeconds.map((v) => v.toFixed(1)).join(' ')]);
+  const header = ['tool', 'op', 'seconds', 'MB/s', 'time vs faster tar|aws', 'peak RSS MB', 'seconds per run'];
+  const body = summary.map((s) => [
+    s.tool,
+    s.op,
+    s.seconds.toFixed(1),
+    s.mbPerSec.toFixed(0),
+    s.vsTarAws === undefined ? '-' : `${s.vsTarAws.toFixed(2)}x ${s.tarAws}`,
+    s.peakRssMb.toFixed(0),
+    s.allSeconds.map((v) => v.toFixed(1)).join(' '),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i >= 1 && i <= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .map((c, i) => (i >= 2 && i <= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join('  ')
       .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
