@@ -24,10 +24,15 @@ export class HashingStream extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.observe(chunk);
+    callback(null, chunk);
+  }
+
+  /** Hashes bytes that do not flow through the stream (a producer that reports what it wrote). */
+  observe(chunk: Buffer): void {
     this.#sha256.update(chunk);
     this.#md5?.update(chunk);
     this.#bytes += chunk.length;
-    callback(null, chunk);
   }
 
   /** The digest of the bytes seen so far; final once the stream has finished. */

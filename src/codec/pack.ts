@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
-import { lstat, open, readlink } from 'node:fs/promises';
-import { Readable, addAbortSignal } from 'node:stream';
-import { finished } from 'node:stream/promises';
+import { lstat, open, readlink, type FileHandle } from 'node:fs/promises';
+import { addAbortSignal } from 'node:stream';
+import { FilledReadable, type Filler } from '../files/index.js';
 import { CodecError } from './errors.js';
 import { tarEnd, tarHeader, tarPadding } from './tar-header.js';
 import type { FileEntry } from './types.js';
@@ -10,10 +10,11 @@ import { sourceError, walkSorted, type WalkEntry } from './walk.js';
 
 // Why not node-tar's Pack: it has no sort order, keeps a Stats object for every path it visits
 // (statCache), turns hard links into Link entries, and when the consumer stops mid-file it
-// leaves that file's descriptor open. Here node-tar encodes the headers and this file streams
-// the bodies, hashing each as it is read: one read per file, memory of one chunk.
+// leaves that file's descriptor open. Here node-tar encodes the headers and TarFiller writes the
+// bodies straight into the buffers it is given, hashing each file as it is read: one read per
+// file, no buffer of its own (the S3 part pool fills its part buffers from it directly).
 
-/** Bytes read from a file at a time (and the largest chunk the stream emits). */
+/** Bytes per chunk when the tar is read as a stream. */
 const READ_CHUNK = 1024 * 1024;
 
 export interface PackOptions {
@@ -22,12 +23,17 @@ export interface PackOptions {
   onFile?: (entry: FileEntry) => void;
   /** What was left out or may be inconsistent: sockets, FIFOs, devices; files modified while read. */
   onWarning?: (warning: { path: string; message: string }) => void;
+  /**
+   * Sees every byte of the tar, in order, where it was written (to hash or count it without a
+   * pass-through stream and its copies). It must not keep the buffer.
+   */
+  observe?: (bytes: Buffer) => void;
 }
 
 export interface PackResult {
-  /** The tar archive. */
-  stream: Readable;
-  /** Every entry in archive order; resolves when `stream` has ended, rejects if it fails. */
+  /** The tar archive (a FilledReadable: a consumer with buffers of its own can take its filler). */
+  stream: FilledReadable;
+  /** Every entry in archive order; resolves once the last byte is out, rejects if packing fails. */
   entries: Promise<FileEntry[]>;
 }
 
@@ -38,14 +44,12 @@ export interface PackResult {
  * Errors (on the stream, and as the `entries` rejection): SourceUnreadable, SourceChanged.
  */
 export function packDirectory(parentDir: string, name: string, opts: PackOptions = {}): PackResult {
-  const root = rootName(name);
-  const entries: FileEntry[] = [];
-  const stream = Readable.from(tarChunks(parentDir, root, entries, opts), { objectMode: false });
+  const filler = new TarFiller(parentDir, rootName(name), opts);
+  const stream = new FilledReadable(filler, { chunkSize: READ_CHUNK });
   if (opts.signal) addAbortSignal(opts.signal, stream);
-  const done = finished(stream).then(() => entries);
   // Callers that only watch the stream must not get an unhandled rejection from here.
-  done.catch(() => undefined);
-  return { stream, entries: done };
+  filler.entries.catch(() => undefined);
+  return { stream, entries: filler.entries };
 }
 
 function rootName(name: string): string {
@@ -56,67 +60,145 @@ function rootName(name: string): string {
   return parts.join('/');
 }
 
-async function* tarChunks(parentDir: string, root: string, entries: FileEntry[], opts: PackOptions): AsyncGenerator<Buffer> {
-  for await (const item of walkSorted(parentDir, root)) {
-    let entry: FileEntry;
+interface OpenFile {
+  item: WalkEntry;
+  fh: FileHandle;
+  st: Stats;
+  size: number;
+  pos: number;
+  hash: Hash;
+  mode: number;
+  mtime: Date;
+}
+
+/** The tar of one directory, written into whatever buffers fill() is given. */
+class TarFiller implements Filler {
+  readonly entries: Promise<FileEntry[]>;
+  private readonly list: FileEntry[] = [];
+  private readonly walk: AsyncIterator<WalkEntry>;
+  /** Header, padding or end-of-archive bytes not yet handed out. */
+  private pending: Buffer | undefined;
+  private file: OpenFile | undefined;
+  private walked = false;
+  private closed = false;
+  private settle!: { resolve: (e: FileEntry[]) => void; reject: (e: unknown) => void };
+
+  constructor(
+    parentDir: string,
+    root: string,
+    private readonly opts: PackOptions,
+  ) {
+    this.walk = walkSorted(parentDir, root)[Symbol.asyncIterator]();
+    this.entries = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+  }
+
+  async fill(buf: Buffer): Promise<number> {
+    let n = 0;
+    try {
+      while (n < buf.length) {
+        this.opts.signal?.throwIfAborted();
+        if (this.pending) {
+          const k = this.pending.copy(buf, n);
+          n += k;
+          this.pending = k < this.pending.length ? this.pending.subarray(k) : undefined;
+        } else if (this.file) {
+          n += await this.readFile(this.file, buf, n);
+        } else if (this.walked) {
+          break;
+        } else {
+          await this.nextEntry();
+        }
+      }
+    } catch (e) {
+      await this.close(e as Error);
+      throw e;
+    }
+    if (n > 0) this.opts.observe?.(buf.subarray(0, n));
+    if (n < buf.length) this.settle.resolve(this.list);
+    return n;
+  }
+
+  async close(error?: Error): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const file = this.file;
+    this.file = undefined;
+    await file?.fh.close().catch(() => undefined);
+    if (!this.walked) await this.walk.return?.();
+    if (error || !this.walked || this.pending) this.settle.reject(error ?? new CodecError('SourceChanged', 'the tar was abandoned before its end'));
+    else this.settle.resolve(this.list);
+  }
+
+  /** Reads the open file's next bytes into buf at `at`; at its end, queues its padding. */
+  private async readFile(f: OpenFile, buf: Buffer, at: number): Promise<number> {
+    if (f.pos < f.size) {
+      const want = Math.min(buf.length - at, f.size - f.pos);
+      const { bytesRead } = await f.fh.read(buf, at, want, f.pos);
+      if (bytesRead === 0) {
+        throw new CodecError('SourceChanged', `${f.item.abs} shrank while being packed (${f.pos} of ${f.size} bytes read); pack again`, { path: f.item.abs });
+      }
+      f.hash.update(buf.subarray(at, at + bytesRead));
+      f.pos += bytesRead;
+      return bytesRead;
+    }
+    this.file = undefined;
+    const after = await f.fh.stat().finally(() => f.fh.close());
+    if (after.size !== f.size || after.mtimeMs !== f.st.mtimeMs) {
+      this.opts.onWarning?.({ path: f.item.rel, message: 'modified while being read: the archived copy may mix old and new content' });
+    }
+    const padding = tarPadding(f.size);
+    if (padding.length > 0) this.pending = padding;
+    this.add({ path: f.item.rel, type: 'file', size: f.size, sha256: f.hash.digest('hex'), mode: f.mode, mtime: f.mtime.toISOString() });
+    return 0;
+  }
+
+  /** The next walked entry's header into `pending` (a file is opened), or the end of the archive. */
+  private async nextEntry(): Promise<void> {
+    const next = await this.walk.next();
+    if (next.done) {
+      this.walked = true;
+      this.pending = tarEnd();
+      return;
+    }
+    const item = next.value;
     if (item.kind === 'file') {
-      entry = yield* fileChunks(item, opts);
+      // O_NOFOLLOW + fstat: if the file was swapped for a symlink since it was listed, fail
+      // rather than pack whatever the link points to.
+      const fh = await open(item.abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch((cause: unknown) => {
+        throw sourceError(item.abs, cause);
+      });
+      const st = await fh.stat().catch(async (e: unknown) => {
+        await fh.close();
+        throw e;
+      });
+      if (!st.isFile()) {
+        await fh.close();
+        throw new CodecError('SourceChanged', `${item.abs} is no longer a regular file; pack again`, { path: item.abs });
+      }
+      const f: OpenFile = { item, fh, st, size: st.size, pos: 0, hash: createHash('sha256'), mode: st.mode & 0o7777, mtime: wholeSeconds(st) };
+      this.file = f;
+      this.pending = tarHeader({ path: item.rel, type: 'File', mode: f.mode, size: f.size, mtime: f.mtime });
     } else if (item.kind === 'directory') {
       const st = await statAs(item, (s) => s.isDirectory());
-      entry = { path: item.rel, type: 'directory', size: 0, mode: st.mode & 0o7777, mtime: wholeSeconds(st).toISOString() };
-      yield tarHeader({ path: `${item.rel}/`, type: 'Directory', mode: entry.mode, size: 0, mtime: wholeSeconds(st) });
+      const entry: FileEntry = { path: item.rel, type: 'directory', size: 0, mode: st.mode & 0o7777, mtime: wholeSeconds(st).toISOString() };
+      this.pending = tarHeader({ path: `${item.rel}/`, type: 'Directory', mode: entry.mode, size: 0, mtime: wholeSeconds(st) });
+      this.add(entry);
     } else if (item.kind === 'symlink') {
       const st = await statAs(item, (s) => s.isSymbolicLink());
       const target = await readlink(item.abs).catch((cause: unknown) => {
         throw sourceError(item.abs, cause);
       });
-      entry = { path: item.rel, type: 'symlink', size: 0, mode: st.mode & 0o7777, mtime: wholeSeconds(st).toISOString(), linkTarget: target };
-      yield tarHeader({ path: item.rel, type: 'SymbolicLink', mode: entry.mode, size: 0, mtime: wholeSeconds(st), linkpath: target });
+      const entry: FileEntry = { path: item.rel, type: 'symlink', size: 0, mode: st.mode & 0o7777, mtime: wholeSeconds(st).toISOString(), linkTarget: target };
+      this.pending = tarHeader({ path: item.rel, type: 'SymbolicLink', mode: entry.mode, size: 0, mtime: wholeSeconds(st), linkpath: target });
+      this.add(entry);
     } else {
-      opts.onWarning?.({ path: item.rel, message: 'a socket, FIFO or device: not packed' });
-      continue;
+      this.opts.onWarning?.({ path: item.rel, message: 'a socket, FIFO or device: not packed' });
     }
-    entries.push(entry);
-    opts.onFile?.(entry);
   }
-  yield tarEnd();
-}
 
-async function* fileChunks(item: WalkEntry, opts: PackOptions): AsyncGenerator<Buffer, FileEntry> {
-  // O_NOFOLLOW + fstat: if the file was swapped for a symlink since it was listed, fail
-  // rather than pack whatever the link points to.
-  const fh = await open(item.abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch((cause: unknown) => {
-    throw sourceError(item.abs, cause);
-  });
-  try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new CodecError('SourceChanged', `${item.abs} is no longer a regular file; pack again`, { path: item.abs });
-    const { size } = st;
-    const mode = st.mode & 0o7777;
-    const mtime = wholeSeconds(st);
-    yield tarHeader({ path: item.rel, type: 'File', mode, size, mtime });
-    const hash = createHash('sha256');
-    for (let pos = 0; pos < size; ) {
-      // A fresh buffer per chunk: the previous one may still be queued downstream.
-      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, size - pos));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-      if (bytesRead === 0) {
-        throw new CodecError('SourceChanged', `${item.abs} shrank while being packed (${pos} of ${size} bytes read); pack again`, { path: item.abs });
-      }
-      const chunk = bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
-      hash.update(chunk);
-      pos += bytesRead;
-      yield chunk;
-    }
-    const padding = tarPadding(size);
-    if (padding.length > 0) yield padding;
-    const after = await fh.stat();
-    if (after.size !== size || after.mtimeMs !== st.mtimeMs) {
-      opts.onWarning?.({ path: item.rel, message: 'modified while being read: the archived copy may mix old and new content' });
-    }
-    return { path: item.rel, type: 'file', size, sha256: hash.digest('hex'), mode, mtime: mtime.toISOString() };
-  } finally {
-    await fh.close();
+  private add(entry: FileEntry): void {
+    this.list.push(entry);
+    this.opts.onFile?.(entry);
   }
 }
 

@@ -129,3 +129,66 @@ describe('packDirectory', () => {
     assert.equal(await fds(), before, 'no file descriptor left open');
   });
 });
+
+describe('packDirectory: the tar filled into the consumer’s own buffers', () => {
+  let parent: string;
+  before(async () => {
+    parent = await tempDir('offsite-pack-fill-');
+    await mkdir(path.join(parent, 'S1', 'sub'), { recursive: true });
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 12)) & 0xff;
+    await writeFile(path.join(parent, 'S1', 'big.bin'), big);
+    for (let i = 0; i < 40; i++) await writeFile(path.join(parent, 'S1', 'sub', `f${i}.txt`), `file ${i} `.repeat(i * 13));
+  });
+
+  /** The whole tar through fill() with buffers of `size`, and what observe() saw. */
+  async function fillAll(size: number): Promise<{ tar: Buffer; observed: Buffer; entries: FileEntry[] }> {
+    const seen: Buffer[] = [];
+    const packed = packDirectory(parent, 'S1', { observe: (b) => seen.push(Buffer.from(b)) });
+    const filler = packed.stream.takeFiller();
+    assert.ok(filler, 'an unread stream hands its filler over');
+    assert.equal(packed.stream.takeFiller(), undefined, 'only once');
+    const parts: Buffer[] = [];
+    for (;;) {
+      const buf = Buffer.alloc(size);
+      const n = await filler.fill(buf);
+      parts.push(buf.subarray(0, n));
+      if (n < size) break;
+    }
+    const ended = new Promise((r) => packed.stream.once('end', r));
+    await filler.finish();
+    await ended;
+    return { tar: Buffer.concat(parts), observed: Buffer.concat(seen), entries: await packed.entries };
+  }
+
+  it('gives the same bytes and entries as the stream, whatever the buffer size, and observe() sees each byte once', async () => {
+    const streamed = packDirectory(parent, 'S1');
+    const viaStream = await readAll(streamed.stream);
+    const entries = await streamed.entries;
+    for (const size of [512, 1000, 64 * 1024, 5 * 1024 * 1024]) {
+      const r = await fillAll(size);
+      assert.equal(sha256(r.tar), sha256(viaStream), `buffers of ${size}`);
+      assert.equal(sha256(r.observed), sha256(viaStream));
+      assert.deepEqual(r.entries, entries);
+    }
+    const listed = execFileSync('tar', ['-tf', '-'], { input: viaStream, encoding: 'utf8' }).split('\n').filter(Boolean);
+    assert.ok(listed.includes('S1/big.bin') && listed.includes('S1/sub/f39.txt'));
+  });
+
+  it('a stream read first keeps its filler; a taken filler that fails destroys the stream and rejects the entries', async () => {
+    const read = packDirectory(parent, 'S1');
+    read.stream.read(0);
+    await new Promise((r) => setImmediate(r));
+    read.stream.resume();
+    assert.equal(read.stream.takeFiller(), undefined);
+    await readAll(read.stream).catch(() => undefined);
+
+    const abandoned = packDirectory(parent, 'S1');
+    const filler = abandoned.stream.takeFiller()!;
+    await filler.fill(Buffer.alloc(4096));
+    const destroyed = new Promise((r) => abandoned.stream.once('error', r));
+    await filler.finish(new Error('upload failed'));
+    assert.match(String(await destroyed), /upload failed/);
+    await assert.rejects(abandoned.entries, /upload failed/);
+  });
+});

@@ -205,22 +205,39 @@ async function uploadOne(
   );
   emit({ type: 'session-start', sessionId: session.id, year: session.year, key: p.key, bytes: p.bytes, files: p.files });
   try {
-    const packed = packDirectory(path.dirname(session.dir), path.basename(session.dir), { ...(opts.signal ? { signal: opts.signal } : {}) });
     // Tar adds a 512-byte header per entry and pads to 512: a close estimate for the bar.
     const total = p.bytes + p.files * 1024 + 10240;
-    const counter = progressCounter((done) => emit({ type: 'progress', sessionId: session.id, done: Math.min(done, total), total }));
+    const report = (done: number) => emit({ type: 'progress', sessionId: session.id, done: Math.min(done, total), total });
     const hash = hashingStream({ md5: false });
-    const stages: NodeJS.ReadWriteStream[] = [counter];
-    if (config.compress === 'gzip') stages.push(gzipStream());
-    if (opts.encrypted) stages.push(encryptStream({ recipients: config.recipients, ...(config.passphrase ? { passphrase: config.passphrase } : {}) }));
-    stages.push(hash);
     const bwlimit = opts.bwlimit ?? config.bwlimit;
-    if (bwlimit) stages.push(throttle(parseRate(bwlimit)));
-    // pipeline() destroys every stage when one fails, so an error anywhere aborts the put.
+    // A plain tar (no gzip, age or bandwidth limit) is hashed and counted where the packer writes
+    // it, and the packer writes it into the upload's own part buffers: no stream stage, no copy.
+    const plain = config.compress !== 'gzip' && !opts.encrypted && !bwlimit;
+    let sent = 0;
+    const packed = packDirectory(path.dirname(session.dir), path.basename(session.dir), {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(plain
+        ? {
+            observe: (bytes: Buffer) => {
+              hash.observe(bytes);
+              report((sent += bytes.length));
+            },
+          }
+        : {}),
+    });
     let failure: Error | undefined;
-    const body = pipeline(packed.stream, ...(stages as [Transform]), (e) => {
-      if (e) failure = e;
-    }) as unknown as Readable;
+    let body: Readable = packed.stream;
+    if (!plain) {
+      const stages: NodeJS.ReadWriteStream[] = [progressCounter(report)];
+      if (config.compress === 'gzip') stages.push(gzipStream());
+      if (opts.encrypted) stages.push(encryptStream({ recipients: config.recipients, ...(config.passphrase ? { passphrase: config.passphrase } : {}) }));
+      stages.push(hash);
+      if (bwlimit) stages.push(throttle(parseRate(bwlimit)));
+      // pipeline() destroys every stage when one fails, so an error anywhere aborts the put.
+      body = pipeline(packed.stream, ...(stages as [Transform]), (e) => {
+        if (e) failure = e;
+      }) as unknown as Readable;
+    }
     const tags = { ...config.tags, ...(opts.tags ?? {}) };
     // Generous: long paths add pax headers; gzip and age can add a little to incompressible data.
     const sizeHint = Math.ceil((p.bytes + p.files * 2048 + 10240) * 1.01) + 1024 * 1024;

@@ -14,6 +14,7 @@ import {
   UploadPartCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { FilledReadable } from '../../files/index.js';
 import { UnsupportedError } from '../errors.js';
 
 /** S3's limit on the parts of one multipart upload. */
@@ -68,9 +69,22 @@ interface PartSource {
 
 /**
  * A file's own ReadStream (made by createReadStream(path), not yet read, no start or end) is
- * read with positioned reads of the file instead; any other stream is copied chunk by chunk.
+ * read with positioned reads of the file instead; a FilledReadable (a tar of a directory) fills
+ * the part buffers itself; any other stream is copied chunk by chunk.
  */
 async function partSourceFor(body: Readable): Promise<PartSource> {
+  const filler = body instanceof FilledReadable ? body.takeFiller() : undefined;
+  if (filler) {
+    let ended = false;
+    return {
+      async fill(buf) {
+        const n = await filler.fill(buf);
+        if (n < buf.length) ended = true;
+        return n;
+      },
+      close: () => filler.finish(ended ? undefined : new Error('the upload stopped before the end of its body')),
+    };
+  }
   if (
     body instanceof ReadStream &&
     typeof body.path === 'string' &&
