@@ -71,11 +71,31 @@ interface OpenFile {
   mtime: Date;
 }
 
+/** A walked entry with what its header needs, fetched ahead of the reader. */
+type Prepared =
+  | { kind: 'file'; item: WalkEntry; fh: FileHandle; st: Stats }
+  | { kind: 'directory'; item: WalkEntry; st: Stats }
+  | { kind: 'symlink'; item: WalkEntry; st: Stats; target: string }
+  | { kind: 'other'; item: WalkEntry };
+
+/**
+ * Entries opened and stat'ed ahead of the one being read. A tree of small files is bound by the
+ * latency of these calls (each a trip through libuv's thread pool), not by bytes: done one after
+ * the other they made a 20,000-file tree pack at a quarter of GNU tar's speed.
+ */
+const LOOKAHEAD = 16;
+/** Files read to their end whose second fstat (the "modified while read" check) and close run behind. */
+const MAX_TRAILING_CHECKS = 64;
+
 /** The tar of one directory, written into whatever buffers fill() is given. */
 class TarFiller implements Filler {
   readonly entries: Promise<FileEntry[]>;
   private readonly list: FileEntry[] = [];
   private readonly walk: AsyncIterator<WalkEntry>;
+  private walkChain: Promise<unknown> = Promise.resolve();
+  private walkEnded = false;
+  private readonly ahead: Array<Promise<Prepared | undefined>> = [];
+  private trailing: Array<Promise<void>> = [];
   /** Header, padding or end-of-archive bytes not yet handed out. */
   private pending: Buffer | undefined;
   private file: OpenFile | undefined;
@@ -109,6 +129,7 @@ class TarFiller implements Filler {
           await this.nextEntry();
         }
       }
+      if (n < buf.length) await Promise.all(this.trailing.splice(0));
     } catch (e) {
       await this.close(e as Error);
       throw e;
@@ -124,7 +145,13 @@ class TarFiller implements Filler {
     const file = this.file;
     this.file = undefined;
     await file?.fh.close().catch(() => undefined);
-    if (!this.walked) await this.walk.return?.();
+    // Whatever was opened ahead is closed too.
+    for (const p of this.ahead.splice(0)) {
+      const prepared = await p.catch(() => undefined);
+      if (prepared?.kind === 'file') await prepared.fh.close().catch(() => undefined);
+    }
+    await Promise.all(this.trailing.splice(0).map((t) => t.catch(() => undefined)));
+    if (!this.walked) await this.walkChain.then(() => this.walk.return?.()).catch(() => undefined);
     if (error || !this.walked || this.pending) this.settle.reject(error ?? new CodecError('SourceChanged', 'the tar was abandoned before its end'));
     else this.settle.resolve(this.list);
   }
@@ -142,64 +169,99 @@ class TarFiller implements Filler {
       return bytesRead;
     }
     this.file = undefined;
-    const after = await f.fh.stat().finally(() => f.fh.close());
-    if (after.size !== f.size || after.mtimeMs !== f.st.mtimeMs) {
-      this.opts.onWarning?.({ path: f.item.rel, message: 'modified while being read: the archived copy may mix old and new content' });
-    }
+    this.trailing.push(
+      f.fh
+        .stat()
+        .then((after) => {
+          if (after.size !== f.size || after.mtimeMs !== f.st.mtimeMs) {
+            this.opts.onWarning?.({ path: f.item.rel, message: 'modified while being read: the archived copy may mix old and new content' });
+          }
+        })
+        .finally(() => f.fh.close()),
+    );
+    if (this.trailing.length >= MAX_TRAILING_CHECKS) await Promise.all(this.trailing.splice(0));
     const padding = tarPadding(f.size);
     if (padding.length > 0) this.pending = padding;
     this.add({ path: f.item.rel, type: 'file', size: f.size, sha256: f.hash.digest('hex'), mode: f.mode, mtime: f.mtime.toISOString() });
     return 0;
   }
 
-  /** The next walked entry's header into `pending` (a file is opened), or the end of the archive. */
+  /** The next entry's header into `pending` (a file becomes the one read), or the end of the archive. */
   private async nextEntry(): Promise<void> {
-    const next = await this.walk.next();
-    if (next.done) {
+    while (this.ahead.length < LOOKAHEAD && !this.walkEnded) {
+      const p = this.nextWalked().then((item) => (item ? prepare(item) : undefined));
+      p.catch(() => undefined); // its failure is thrown when its turn comes
+      this.ahead.push(p);
+    }
+    const next = await this.ahead.shift();
+    if (!next) {
       this.walked = true;
       this.pending = tarEnd();
       return;
     }
-    const item = next.value;
-    if (item.kind === 'file') {
-      // O_NOFOLLOW + fstat: if the file was swapped for a symlink since it was listed, fail
-      // rather than pack whatever the link points to.
-      const fh = await open(item.abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch((cause: unknown) => {
-        throw sourceError(item.abs, cause);
-      });
-      const st = await fh.stat().catch(async (e: unknown) => {
-        await fh.close();
-        throw e;
-      });
-      if (!st.isFile()) {
-        await fh.close();
-        throw new CodecError('SourceChanged', `${item.abs} is no longer a regular file; pack again`, { path: item.abs });
-      }
-      const f: OpenFile = { item, fh, st, size: st.size, pos: 0, hash: createHash('sha256'), mode: st.mode & 0o7777, mtime: wholeSeconds(st) };
+    const { item } = next;
+    if (next.kind === 'file') {
+      const { st } = next;
+      const f: OpenFile = { item, fh: next.fh, st, size: st.size, pos: 0, hash: createHash('sha256'), mode: st.mode & 0o7777, mtime: wholeSeconds(st) };
       this.file = f;
       this.pending = tarHeader({ path: item.rel, type: 'File', mode: f.mode, size: f.size, mtime: f.mtime });
-    } else if (item.kind === 'directory') {
-      const st = await statAs(item, (s) => s.isDirectory());
-      const entry: FileEntry = { path: item.rel, type: 'directory', size: 0, mode: st.mode & 0o7777, mtime: wholeSeconds(st).toISOString() };
-      this.pending = tarHeader({ path: `${item.rel}/`, type: 'Directory', mode: entry.mode, size: 0, mtime: wholeSeconds(st) });
+    } else if (next.kind === 'directory') {
+      const entry: FileEntry = { path: item.rel, type: 'directory', size: 0, mode: next.st.mode & 0o7777, mtime: wholeSeconds(next.st).toISOString() };
+      this.pending = tarHeader({ path: `${item.rel}/`, type: 'Directory', mode: entry.mode, size: 0, mtime: wholeSeconds(next.st) });
       this.add(entry);
-    } else if (item.kind === 'symlink') {
-      const st = await statAs(item, (s) => s.isSymbolicLink());
-      const target = await readlink(item.abs).catch((cause: unknown) => {
-        throw sourceError(item.abs, cause);
-      });
-      const entry: FileEntry = { path: item.rel, type: 'symlink', size: 0, mode: st.mode & 0o7777, mtime: wholeSeconds(st).toISOString(), linkTarget: target };
-      this.pending = tarHeader({ path: item.rel, type: 'SymbolicLink', mode: entry.mode, size: 0, mtime: wholeSeconds(st), linkpath: target });
+    } else if (next.kind === 'symlink') {
+      const entry: FileEntry = { path: item.rel, type: 'symlink', size: 0, mode: next.st.mode & 0o7777, mtime: wholeSeconds(next.st).toISOString(), linkTarget: next.target };
+      this.pending = tarHeader({ path: item.rel, type: 'SymbolicLink', mode: entry.mode, size: 0, mtime: wholeSeconds(next.st), linkpath: next.target });
       this.add(entry);
     } else {
       this.opts.onWarning?.({ path: item.rel, message: 'a socket, FIFO or device: not packed' });
     }
   }
 
+  /** The walk's next entry (undefined at its end); calls are chained, so entries come in order. */
+  private nextWalked(): Promise<WalkEntry | undefined> {
+    const next = this.walkChain.then(async () => {
+      if (this.walkEnded) return undefined;
+      const r = await this.walk.next();
+      if (r.done) this.walkEnded = true;
+      return r.done ? undefined : r.value;
+    });
+    this.walkChain = next.catch(() => undefined);
+    return next;
+  }
+
   private add(entry: FileEntry): void {
     this.list.push(entry);
     this.opts.onFile?.(entry);
   }
+}
+
+/** What a walked entry's header needs: a file opened (never through a link) and fstat'ed. */
+async function prepare(item: WalkEntry): Promise<Prepared> {
+  if (item.kind === 'file') {
+    // O_NOFOLLOW + fstat: if the file was swapped for a symlink since it was listed, fail
+    // rather than pack whatever the link points to.
+    const fh = await open(item.abs, constants.O_RDONLY | constants.O_NOFOLLOW).catch((cause: unknown) => {
+      throw sourceError(item.abs, cause);
+    });
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new CodecError('SourceChanged', `${item.abs} is no longer a regular file; pack again`, { path: item.abs });
+      return { kind: 'file', item, fh, st };
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+  }
+  if (item.kind === 'directory') return { kind: 'directory', item, st: await statAs(item, (s) => s.isDirectory()) };
+  if (item.kind === 'symlink') {
+    const st = await statAs(item, (s) => s.isSymbolicLink());
+    const target = await readlink(item.abs).catch((cause: unknown) => {
+      throw sourceError(item.abs, cause);
+    });
+    return { kind: 'symlink', item, st, target };
+  }
+  return { kind: 'other', item };
 }
 
 async function statAs(item: WalkEntry, ok: (s: Stats) => boolean): Promise<Stats> {

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { link, mkdir, open, realpath, unlink, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, realpath, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
+import { WRITE_BATCH_BYTES, writeBuffers } from '../files/index.js';
 import { CodecError, isCodecError, messageOf } from './errors.js';
 import { ManifestCheck } from './manifest-check.js';
 import type { FileEntry, UnpackReport } from './types.js';
@@ -157,11 +158,22 @@ class Extractor {
     try {
       // fail() destroys the entry to end this loop; one destroyed before the loop began would hang it.
       if (this.failure) throw this.failure;
+      // Chunks gathered into one writev per WRITE_BATCH_BYTES (a large file arrives in 64 KiB
+      // socket reads; a write each made the restore wait on the thread pool).
+      let batch: Buffer[] = [];
+      let batched = 0;
       for await (const chunk of entry as AsyncIterable<Buffer>) {
         hash.update(chunk);
         size += chunk.length;
-        await writeAll(fh, chunk);
+        batch.push(chunk);
+        batched += chunk.length;
+        if (batched >= WRITE_BATCH_BYTES) {
+          await writeBuffers(fh, batch);
+          batch = [];
+          batched = 0;
+        }
       }
+      if (batched) await writeBuffers(fh, batch);
       await fh.chmod(permissions(entry, 0o644));
       if (entry.mtime) await fh.utimes(entry.mtime, entry.mtime);
     } finally {
@@ -282,13 +294,6 @@ class Extractor {
       );
     }
     return { files: this.#files, symlinks: this.#symlinks.size, bytes: this.#bytes, checked: result?.checked ?? 0 };
-  }
-}
-
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  for (let off = 0; off < chunk.length; ) {
-    const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-    off += bytesWritten;
   }
 }
 

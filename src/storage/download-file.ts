@@ -5,8 +5,7 @@
  * resumes on its own after a dropped connection (the adapter's get() does that). The file is
  * the caller's to name: it must not exist yet (it is created 0600, O_EXCL, never through a link).
  */
-import type { FileHandle } from 'node:fs/promises';
-import { openNewPrivateFile } from '../files/index.js';
+import { openNewPrivateFile, WRITE_BATCH_BYTES, writeBuffers } from '../files/index.js';
 import type { ObjectInfo, Storage } from './types.js';
 
 export interface DownloadToFileOptions {
@@ -73,7 +72,7 @@ export async function downloadToFile(storage: Storage, key: string, file: string
     let batch: Buffer[] = [];
     let batchBytes = 0;
     const flush = async () => {
-      await writeAllAt(fh, batch, position);
+      await writeBuffers(fh, batch, position);
       position += batchBytes;
       written += batchBytes;
       batch = [];
@@ -88,23 +87,5 @@ export async function downloadToFile(storage: Storage, key: string, file: string
     if (batchBytes) await flush();
     const expected = range ? range.end - range.start + 1 : info.size;
     if (position - start !== expected) throw new Error(`download of ${key}: a range ended after ${position - start} of ${expected} bytes; try again`);
-  }
-}
-
-const WRITE_BATCH_BYTES = 1024 * 1024;
-
-/** Every byte of `buffers` written at `position`, however short the kernel's writes are. */
-async function writeAllAt(fh: FileHandle, buffers: Buffer[], position: number): Promise<void> {
-  let rest = buffers;
-  let at = position;
-  while (rest.length) {
-    const { bytesWritten } = await fh.writev(rest, at);
-    at += bytesWritten;
-    let skip = bytesWritten;
-    while (rest.length && skip >= rest[0]!.length) {
-      skip -= rest[0]!.length;
-      rest = rest.slice(1);
-    }
-    if (skip > 0) rest = [rest[0]!.subarray(skip), ...rest.slice(1)];
   }
 }
