@@ -20,7 +20,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
@@ -391,7 +391,7 @@ async function peerRound(o: BackupRoundsOptions, tool: SqliteToolInfo, run: numb
 
 export interface HostRun {
   run: number;
-  /** monitorEventLoopDelay({ resolution: 10 }) while the loop backed up; includes the 10 ms. */
+  /** monitorEventLoopDelay({ resolution: 10 }) while the loop backed up, less the 10 ms itself. */
   eldMaxMs: number;
   eldP99Ms: number;
   eldMeanMs: number;
@@ -428,6 +428,9 @@ import { startBackupLoop } from ${JSON.stringify(distIndex)};
 
 const Database = createRequire(${JSON.stringify(path.join(root, 'package.json'))})('better-sqlite3');
 const ms = (ns) => ns / 1e6;
+// monitorEventLoopDelay records the whole gap between its 10 ms timer's runs (an idle loop gives
+// 10.2 ms at p99): the delay is what is past the 10 ms.
+const delayMs = (ns) => Math.max(0, ms(ns) - 10);
 const db = new Database(${JSON.stringify(dbFile)}, { timeout: 10000 });
 db.pragma('journal_mode = WAL');
 const insert = db.prepare('INSERT INTO rows (payload) VALUES (?)');
@@ -463,7 +466,7 @@ const ticks = setInterval(() => {
 const eld = monitorEventLoopDelay({ resolution: 10 });
 eld.enable();
 await new Promise((resolve) => setTimeout(resolve, ${HOST_BASELINE_MS}));
-const baseline = { eldMaxMs: ms(eld.max), eldP99Ms: ms(eld.percentile(99)), worstLateMs, worstLateOtherMs, worstInsertMs };
+const baseline = { eldMaxMs: delayMs(eld.max), eldP99Ms: delayMs(eld.percentile(99)), worstLateMs, worstLateOtherMs, worstInsertMs };
 eld.reset();
 worstLateMs = 0;
 worstLateOtherMs = 0;
@@ -495,9 +498,9 @@ process.stdout.write(JSON.stringify({
   result: outcome.result,
   backupSeconds,
   inserts,
-  eldMaxMs: ms(eld.max),
-  eldP99Ms: ms(eld.percentile(99)),
-  eldMeanMs: ms(eld.mean),
+  eldMaxMs: delayMs(eld.max),
+  eldP99Ms: delayMs(eld.percentile(99)),
+  eldMeanMs: delayMs(eld.mean),
   worstLateMs,
   worstLateOtherMs,
   worstInsertMs,
@@ -517,7 +520,32 @@ export interface HostRunsOptions {
   log: (line: string) => void;
 }
 
+/**
+ * Every thread of the co-located Ceph processes set to `nice` (renice on a pid moves only its
+ * main thread). The server stands in for a remote one: with BENCH_HOST_SERVER_NICE=19 its CPU use
+ * on these 2 cores no longer competes with the host at equal priority, as it would not in a
+ * deployment; the default (unset) leaves it as it is.
+ */
+function reniceServer(nice: number): void {
+  const pids = spawnSync('pgrep', ['-x', '-d', ' ', 'radosgw|ceph-osd|ceph-mon'], { encoding: 'utf8' }).stdout.trim().split(/\s+/).filter(Boolean);
+  const tids = pids.flatMap((pid) => readdirSync(`/proc/${pid}/task`));
+  if (tids.length) spawnSync('renice', ['-n', String(nice), '-p', ...tids], { stdio: 'ignore' });
+}
+
 export async function hostRuns(o: HostRunsOptions): Promise<HostRun[]> {
+  const serverNice = process.env.BENCH_HOST_SERVER_NICE;
+  if (serverNice !== undefined) {
+    reniceServer(Number(serverNice));
+    o.log(`host runs: the Ceph processes' threads at nice ${serverNice} (BENCH_HOST_SERVER_NICE)`);
+  }
+  try {
+    return await hostRunsAt(o);
+  } finally {
+    if (serverNice !== undefined) reniceServer(0);
+  }
+}
+
+async function hostRunsAt(o: HostRunsOptions): Promise<HostRun[]> {
   const script = path.join(o.scratchDir, 'host-app.mjs');
   writeFileSync(script, hostScript(o.source.file, 30 * 60_000));
   const out: HostRun[] = [];
@@ -547,7 +575,7 @@ export async function hostRuns(o: HostRunsOptions): Promise<HostRun[]> {
       out.push(one);
       o.log(
         `host run ${run}: backup ${h.backupSeconds.toFixed(1)} s, event-loop delay max ${h.eldMaxMs.toFixed(1)} ms p99 ${h.eldP99Ms.toFixed(1)} ms, interval late ≤ ${h.worstLateMs.toFixed(1)} ms ` +
-          `(${h.worstLateOtherMs.toFixed(1)} ms without its own inserts), own insert ≤ ${h.worstInsertMs.toFixed(1)} ms (${h.slowInserts} of ${h.inserts} ≥ 50 ms; before the backup: delay max ${h.baseline.eldMaxMs.toFixed(1)} ms), copy ok (${check.rows} rows)`,
+          `(${h.worstLateOtherMs.toFixed(1)} ms without its own inserts), own insert ≤ ${h.worstInsertMs.toFixed(1)} ms (${h.slowInserts} of ${h.inserts} ≥ 50 ms; before the backup: delay max ${h.baseline.eldMaxMs.toFixed(1)} ms p99 ${h.baseline.eldP99Ms.toFixed(1)} ms), copy ok (${check.rows} rows)`,
       );
     } finally {
       rmSync(cwd, { recursive: true, force: true });
@@ -778,6 +806,7 @@ export function formatHostIdleTable(host: HostRun[], idle: IdleResult | undefine
       ['host: its own slowest INSERT', `${worst((h) => h.worstInsertMs).toFixed(1)} ms`, perRun((h) => h.worstInsertMs)],
       ['host: INSERTs of 50 ms or more', String(Math.max(...host.map((h) => h.slowInserts))), host.map((h) => `${h.slowInserts}/${h.inserts}`).join(' ')],
       ['host: delay max before the backup', `${worst((h) => h.baseline.eldMaxMs).toFixed(1)} ms`, perRun((h) => h.baseline.eldMaxMs)],
+      ['host: delay p99 before the backup', `${worst((h) => h.baseline.eldP99Ms).toFixed(1)} ms`, perRun((h) => h.baseline.eldP99Ms)],
       ['host: backup run (start to run-ok)', `${median(host.map((h) => h.backupSeconds)).toFixed(1)} s`, perRun((h) => h.backupSeconds)],
       ['host: process peak RSS', mb(Math.max(...host.map((h) => h.peakRssBytes))), perRun((h) => h.peakRssBytes / 1e6, 0)],
     );

@@ -75,6 +75,8 @@ class Extractor {
   readonly #symlinks = new Map<string, PendingSymlink>();
   #files = 0;
   #bytes = 0;
+  /** Files written whose chmod, utimes and close are still running. */
+  #trailing: Array<Promise<void>> = [];
 
   constructor(root: string, expected: FileEntry[] | undefined) {
     this.#root = root;
@@ -115,6 +117,7 @@ class Extractor {
   /** Resolves once no entry is being written. */
   async idle(): Promise<void> {
     await this.#work;
+    await this.#settleTrailing().catch(() => undefined);
   }
 
   async #entry(entry: ReadEntry): Promise<void> {
@@ -150,11 +153,18 @@ class Extractor {
 
   async #file(rel: string, entry: ReadEntry): Promise<void> {
     if (rel === '') throw unsafeEntry(entry.path, 'names the destination directory itself');
-    const abs = await this.#place(rel, entry.path, 'file');
+    // Most entries name a path nothing is at yet: create it at once ('wx', O_EXCL: never through
+    // anything at that path), and only when something is there go the long way (#place).
+    await this.#parents(rel, entry.path);
+    this.#symlinks.delete(rel);
+    let abs = path.join(this.#root, rel);
+    const fh = await open(abs, 'wx', 0o600).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+      abs = await this.#place(rel, entry.path, 'file');
+      return open(abs, 'wx', 0o600);
+    });
     const hash = createHash('sha256');
     let size = 0;
-    // 'wx' (O_EXCL): fails rather than follow anything that appeared at this path since #place.
-    const fh = await open(abs, 'wx', 0o600);
     try {
       // fail() destroys the entry to end this loop; one destroyed before the loop began would hang it.
       if (this.failure) throw this.failure;
@@ -174,14 +184,35 @@ class Extractor {
         }
       }
       if (batched) await writeBuffers(fh, batch);
-      await fh.chmod(permissions(entry, 0o644));
-      if (entry.mtime) await fh.utimes(entry.mtime, entry.mtime);
-    } finally {
+    } catch (e) {
       await fh.close();
+      throw e;
     }
+    // Mode, times and close run behind the next entries (three trips through the thread pool
+    // that the next file need not wait for); finish() and idle() wait for all of them.
+    const mode = permissions(entry, 0o644);
+    const mtime = entry.mtime;
+    this.#trailing.push(
+      fh
+        .chmod(mode)
+        .then(() => (mtime ? fh.utimes(mtime, mtime) : undefined))
+        .finally(() => fh.close())
+        .catch((e: unknown) => {
+          throw new CodecError('ExtractFailed', `cannot set the mode or times of "${entry.path}": ${messageOf(e)}`, { path: entry.path, cause: e });
+        }),
+    );
+    if (this.#trailing.length >= MAX_TRAILING) await this.#settleTrailing();
     this.#files++;
     this.#bytes += size;
     this.#check?.file(rel, size, hash.digest('hex'));
+  }
+
+  /** Waits for every file's trailing mode, times and close; the first failure is thrown. */
+  async #settleTrailing(): Promise<void> {
+    const pending = this.#trailing.splice(0);
+    const results = await Promise.allSettled(pending);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   async #directory(rel: string, entry: ReadEntry): Promise<void> {
@@ -275,6 +306,7 @@ class Extractor {
   /** After the last entry: symlinks, then directory permissions and times. */
   async finish(): Promise<void> {
     try {
+      await this.#settleTrailing();
       await createSymlinks(this.#root, this.#symlinks);
       await restoreDirectories(this.#root, this.#dirMeta);
     } catch (e) {
@@ -296,6 +328,9 @@ class Extractor {
     return { files: this.#files, symlinks: this.#symlinks.size, bytes: this.#bytes, checked: result?.checked ?? 0 };
   }
 }
+
+/** Files whose mode, times and close may run behind the extraction at once. */
+const MAX_TRAILING = 64;
 
 /** rwx bits only: setuid/setgid/sticky from an archive are not worth the risk. */
 function permissions(entry: ReadEntry, fallback: number): number {
