@@ -2,7 +2,7 @@
 // make the source file, time every tool, print the table and targets, save the JSON.
 // Knobs (environment): BENCH_SCENARIOS (large-file,archive-tree,sqlite-backup,sync-cost), BENCH_SIZE_MIB (1024), BENCH_RUNS (3),
 // BENCH_TOOLS (offsite,aws-cli-1,aws-cli-2,rclone), BENCH_TREE_MIB (2048), BENCH_TREE_FILES (20000),
-// BENCH_TREE_TOOLS (offsite,tar-aws,rclone,restic), BENCH_SCRATCH_DIR (the OS temp dir),
+// BENCH_TREE_TOOLS (offsite,tar-aws-1,tar-aws-2,rclone,restic), BENCH_SCRATCH_DIR (the OS temp dir),
 // BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY (Offsite options, large-file); sqlite-backup:
 // BENCH_SQLITE_MIB (1024), BENCH_SQLITE_TOOLS (offsite,sqlite3-backup,sqlite3-backup-paused,
 // sqlite3-vacuum-into), BENCH_SQLITE_WRITER_ROWS (500 rows/s), BENCH_SQLITE_PEER_TIMEOUT (180 s),
@@ -14,10 +14,10 @@ import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { killRunningTools, writeRandomFile } from './measure.js';
+import { killRunningTools, runMeasured, writeRandomFile } from './measure.js';
 import { offsite } from './offsite.js';
-import { awsCli, awsCli1Bin, rclone, type Tool } from './peers.js';
-import { checkTargets, formatTable, formatTargets, summarise } from './report.js';
+import { awsCli, awsCli1Bin, cleanEnv, rclone, withNodeOnPath, type Tool } from './peers.js';
+import { checkTargets, formatColumns, formatTable, formatTargets, median, summarise, type TargetCheck } from './report.js';
 import { largeFile, SCENARIO } from './scenarios/large-file.js';
 import * as tree from './scenarios/archive-tree.js';
 import * as sqlite from './scenarios/sqlite-backup.js';
@@ -67,6 +67,8 @@ export async function runBench({ target, server }: BenchEnvironment): Promise<vo
     if (scenarios.includes(sqlite.SCENARIO)) await runSqliteBackup(target, server, bucket, scratchDir);
     if (scenarios.includes(syncCost.SCENARIO)) await runSyncCost(target, server, bucket, scratchDir);
     if (scenarios.includes(consoleScenario.SCENARIO)) await runConsole(target, server, bucket, scratchDir);
+    console.log(`\nall targets of this run (${allTargets.filter((t) => t.pass).length} PASS, ${allTargets.filter((t) => !t.pass).length} MISS)\n`);
+    console.log(formatColumns(['scenario', 'target', 'result', 'figure'], allTargets.map((t) => [t.scenario, t.name, t.pass ? 'PASS' : 'MISS', t.value])));
   } finally {
     bucket.close();
     rmSync(scratchDir, { recursive: true, force: true });
@@ -75,6 +77,13 @@ export async function runBench({ target, server }: BenchEnvironment): Promise<vo
 }
 
 const log = (line: string) => console.error(`# ${line}`);
+
+/** Every scenario's targets, printed again together once all scenarios have run. */
+const allTargets: Array<TargetCheck & { scenario: string }> = [];
+function printTargets(scenario: string, targets: TargetCheck[]): void {
+  console.log(formatTargets(targets));
+  allTargets.push(...targets.map((t) => ({ scenario, ...t })));
+}
 const machineInfo = () => ({ cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGb: Math.round(os.totalmem() / 1e9), node: process.version, os: `${os.type()} ${os.release()}` });
 
 function saveResult(scenario: string, date: Date, result: object): void {
@@ -114,7 +123,7 @@ async function runArchiveTree(target: S3Target, server: string, bucket: BenchBuc
   console.log('seconds = median wall time of the whole process over the rounds; MB/s = tree bytes / that (1 MB = 10^6 bytes); peak RSS = highest round\n');
   console.log(tree.formatTreeTable(summary));
   console.log('\ntargets');
-  console.log(formatTargets(targets));
+  printTargets(tree.SCENARIO, targets);
   saveResult(tree.SCENARIO, date, { date: date.toISOString(), scenario: tree.SCENARIO, server, machine, treeBytes: t.bytes, treeFiles: t.files, sessions: t.sessions, largeFiles: t.largeFiles, largeFileBytes: t.largeFileBytes, runs, tools: tools.map(({ name, version }) => ({ name, version })), summary, targets, measurements: rows });
 }
 
@@ -144,7 +153,7 @@ async function runLargeFile(target: S3Target, server: string, bucket: BenchBucke
 
   const rows = await largeFile({ tools, bucket, scratchDir, source: { file, size: sizeBytes, sha256 }, runs, log });
   const summary = summarise(rows);
-  const targets = checkTargets(summary);
+  const targets = [...checkTargets(summary), ...(await startUpTargets(scratchDir))];
   const date = new Date();
   const machine = machineInfo();
 
@@ -154,10 +163,36 @@ async function runLargeFile(target: S3Target, server: string, bucket: BenchBucke
   console.log('MB/s = median of the rounds (1 MB = 10^6 bytes, wall time of the whole process); vs fastest peer = Offsite\'s MB/s over the fastest other tool of that operation in this run; peak RSS = highest round\n');
   console.log(formatTable(summary));
   console.log('\ntargets');
-  console.log(formatTargets(targets));
+  printTargets('large-file', targets);
 
   saveResult(SCENARIO, date, { date: date.toISOString(), scenario: SCENARIO, server, machine, sizeBytes, runs, tools: tools.map(({ name, version }) => ({ name, version })), summary, targets, measurements: rows });
   await rm(file, { force: true });
+}
+
+/**
+ * Start-up as a user sees it: `bin/offsite --version` and `offsite put` of a 1 KiB file into a
+ * local directory bucket, 5 times each, whole processes (median time, highest peak RSS).
+ */
+async function startUpTargets(scratchDir: string): Promise<TargetCheck[]> {
+  const bin = path.join(root, 'bin', 'offsite');
+  const small = path.join(scratchDir, 'small.txt');
+  writeFileSync(small, 'x'.repeat(1024));
+  const bucketDir = path.join(scratchDir, 'local-bucket');
+  mkdirSync(bucketDir, { recursive: true });
+  const env = withNodeOnPath(cleanEnv());
+  const time = async (args: string[]) => {
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(await runMeasured({ cmd: bin, args, env, cwd: root }, `offsite ${args[0]}`, scratchDir));
+    return { ms: median(got.map((g) => g.seconds * 1000)), mb: Math.max(...got.map((g) => g.peakRssBytes / 1e6)) };
+  };
+  const version = await time(['--version']);
+  const put = await time(['put', small, path.join(bucketDir, 'small.txt')]);
+  log(`start-up: --version ${version.ms.toFixed(0)} ms ${version.mb.toFixed(0)} MB; put of 1 KiB to a local directory ${put.ms.toFixed(0)} ms ${put.mb.toFixed(0)} MB`);
+  return [
+    { name: 'offsite --version < 150 ms', pass: version.ms < 150, value: `${version.ms.toFixed(0)} ms` },
+    { name: 'offsite --version < 60 MB', pass: version.mb < 60, value: `${version.mb.toFixed(0)} MB` },
+    { name: 'offsite put of 1 KiB (local) < 150 ms', pass: put.ms < 150, value: `${put.ms.toFixed(0)} ms, ${put.mb.toFixed(0)} MB` },
+  ];
 }
 
 async function runSqliteBackup(target: S3Target, server: string, bucket: BenchBucket, scratchDir: string): Promise<void> {
@@ -198,7 +233,7 @@ async function runSqliteBackup(target: S3Target, server: string, bucket: BenchBu
     console.log('');
     console.log(sqlite.formatHostIdleTable(host, idle));
     console.log('\ntargets');
-    console.log(formatTargets(targets));
+    printTargets(sqlite.SCENARIO, targets);
     saveResult(sqlite.SCENARIO, date, {
       date: date.toISOString(),
       scenario: sqlite.SCENARIO,
@@ -239,7 +274,7 @@ async function runSyncCost(target: S3Target, server: string, bucket: BenchBucket
   console.log(syncCost.formatLiveTable(result.live));
   console.log(`empty pulls on RGW: ${result.live.emptyPullRequests.join(', ')} request(s), ${result.live.emptyPullMs.map((x) => x.toFixed(0)).join(', ')} ms`);
   console.log('\ntargets');
-  console.log(formatTargets(targets));
+  printTargets(syncCost.SCENARIO, targets);
   saveResult(syncCost.SCENARIO, date, { date: date.toISOString(), scenario: syncCost.SCENARIO, server, machine, prices: syncCost.describePrices(), ...result, targets });
 }
 
@@ -261,6 +296,6 @@ async function runConsole(target: S3Target, server: string, bucket: BenchBucket,
   console.log(`server: ${server}; client: ${machine.cpus} cores, Node ${machine.node}; requests over loopback HTTP with a bearer token, one at a time\n`);
   console.log(consoleScenario.formatConsoleTable(result));
   console.log('\ntargets');
-  console.log(formatTargets(targets));
+  printTargets(consoleScenario.SCENARIO, targets);
   saveResult(consoleScenario.SCENARIO, date, { date: date.toISOString(), scenario: consoleScenario.SCENARIO, server, machine, ...result, targets });
 }

@@ -416,7 +416,7 @@ export interface HostRun {
 }
 
 /** The host: a plain Node program, as an application embedding Offsite would be. */
-function hostScript(dbFile: string, limitMs: number): string {
+export function hostScript(dbFile: string, limitMs: number): string {
   const distIndex = pathToFileURL(path.join(root, 'dist', 'index.js')).href;
   return `// The application of the ${SCENARIO} bench (written by bench/scenarios/${SCENARIO}.ts): it inserts a
 // row every ${HOST_INSERT_MS} ms and backs its database up with startBackupLoop(), configured by the
