@@ -12,11 +12,11 @@
 // Offsite's upload is checked with `offsite archive verify` (not timed); every tool's restored
 // tree is compared file by file (path, size, SHA-256) with the source (not timed). Everything
 // uploaded in a round is deleted before the next one. The tree is generated once per bench run.
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runMeasured, runQuiet, type Command } from '../measure.js';
+import { runMeasured, runQuiet, sha256File, type Command } from '../measure.js';
 import { AWS_BIN, awsEnv, cleanEnv, RCLONE_BIN, rcloneSetup, RESTIC_BIN, versionOf, withNodeOnPath } from '../peers.js';
 import { median } from '../report.js';
 import type { BenchBucket } from '../target.js';
@@ -98,28 +98,20 @@ export interface TreeTool {
   restore?(prefix: string, dest: string): { command: Command; sessionsDir: string };
 }
 
-/** Every regular file under `dir` by relative path: its SHA-256 and size. */
-export function treeDigest(dir: string): Map<string, string> {
+/** Every regular file under `dir` by relative path: its size and SHA-256. */
+export async function treeDigest(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const buf = Buffer.allocUnsafe(4 * MIB);
-  const walk = (rel: string) => {
+  const walk = async (rel: string) => {
     for (const e of readdirSync(path.join(dir, rel), { withFileTypes: true })) {
       const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(r);
+      if (e.isDirectory()) await walk(r);
       else if (e.isFile()) {
-        const hash = createHash('sha256');
-        const fd = openSync(path.join(dir, r), 'r');
-        let size = 0;
-        try {
-          for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; size += n) hash.update(buf.subarray(0, n));
-        } finally {
-          closeSync(fd);
-        }
-        out.set(r, `${size} ${hash.digest('hex')}`);
+        const { size, sha256 } = await sha256File(path.join(dir, r));
+        out.set(r, `${size} ${sha256}`);
       }
     }
   };
-  walk('');
+  await walk('');
   return out;
 }
 
@@ -238,7 +230,7 @@ export interface ArchiveTreeOptions {
 
 export async function archiveTree(o: ArchiveTreeOptions): Promise<Measurement[]> {
   const rows: Measurement[] = [];
-  const source = treeDigest(path.join(o.tree.root, YEAR));
+  const source = await treeDigest(path.join(o.tree.root, YEAR));
   const config = { files: o.tree.files, sessions: o.tree.sessions.length };
   for (let run = 1; run <= o.runs; run++) {
     const order = o.tools.map((_, i) => o.tools[(i + run - 1) % o.tools.length]!);
@@ -256,7 +248,7 @@ export async function archiveTree(o: ArchiveTreeOptions): Promise<Measurement[]>
           mkdirSync(dest, { recursive: true });
           const { command, sessionsDir } = tool.restore(prefix, dest);
           const back = await runMeasured(command, `${tool.name} restore of the tree`, o.scratchDir);
-          compareTrees(source, treeDigest(sessionsDir), `${tool.name} restore, run ${run}`);
+          compareTrees(source, await treeDigest(sessionsDir), `${tool.name} restore, run ${run}`);
           rows.push({ scenario: SCENARIO, tool: tool.name, op: 'restore', run, bytes: o.tree.bytes, seconds: back.seconds, peakRssBytes: back.peakRssBytes, config });
           o.log(`run ${run} ${tool.name.padEnd(9)} restore ${back.seconds.toFixed(1)} s  ${(o.tree.bytes / 1e6 / back.seconds).toFixed(0)} MB/s  peak RSS ${(back.peakRssBytes / 1e6).toFixed(0)} MB  (every file's SHA-256 as the source's)`);
         }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, type ReadEntry } from 'tar';
-import { WRITE_BATCH_BYTES, writeBuffers } from '../files/index.js';
+import { writeGathered } from '../files/index.js';
 import { CodecError, isCodecError, messageOf } from './errors.js';
 import { ManifestCheck } from './manifest-check.js';
 import type { FileEntry, UnpackReport } from './types.js';
@@ -168,22 +168,7 @@ class Extractor {
     try {
       // fail() destroys the entry to end this loop; one destroyed before the loop began would hang it.
       if (this.failure) throw this.failure;
-      // Chunks gathered into one writev per WRITE_BATCH_BYTES (a large file arrives in 64 KiB
-      // socket reads; a write each made the restore wait on the thread pool).
-      let batch: Buffer[] = [];
-      let batched = 0;
-      for await (const chunk of entry as AsyncIterable<Buffer>) {
-        hash.update(chunk);
-        size += chunk.length;
-        batch.push(chunk);
-        batched += chunk.length;
-        if (batched >= WRITE_BATCH_BYTES) {
-          await writeBuffers(fh, batch);
-          batch = [];
-          batched = 0;
-        }
-      }
-      if (batched) await writeBuffers(fh, batch);
+      size = await writeGathered(fh, entry as AsyncIterable<Buffer>, { onChunk: (chunk) => hash.update(chunk) });
     } catch (e) {
       await fh.close();
       throw e;

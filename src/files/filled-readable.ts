@@ -78,15 +78,3 @@ export class FilledReadable extends Readable {
     );
   }
 }
-
-/** The same filler, with `observe` called on every slice it fills (hashing, counting). */
-export function observedFiller(filler: Filler, observe: (bytes: Buffer) => void): Filler {
-  return {
-    async fill(buf) {
-      const n = await filler.fill(buf);
-      if (n > 0) observe(buf.subarray(0, n));
-      return n;
-    },
-    close: (error) => filler.close(error),
-  };
-}

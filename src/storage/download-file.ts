@@ -5,7 +5,7 @@
  * resumes on its own after a dropped connection (the adapter's get() does that). The file is
  * the caller's to name: it must not exist yet (it is created 0600, O_EXCL, never through a link).
  */
-import { openNewPrivateFile, WRITE_BATCH_BYTES, writeBuffers } from '../files/index.js';
+import { openNewPrivateFile, writeGathered } from '../files/index.js';
 import type { ObjectInfo, Storage } from './types.js';
 
 export interface DownloadToFileOptions {
@@ -62,30 +62,18 @@ export async function downloadToFile(storage: Storage, key: string, file: string
 
   /**
    * One GET (a range, or the whole object), its chunks written at their offsets in arrival order,
-   * gathered into writes of up to WRITE_BATCH_BYTES (one positioned writev for about sixteen
-   * socket chunks: fewer trips through the thread pool for the same bytes).
+   * gathered into positioned writes of about 1 MiB (writeGathered).
    */
   async function writeRange(range: { start: number; end: number } | undefined, rangeSignal = signal): Promise<void> {
     const got = await storage.get(key, { ifMatch: info.etag, ...(range ? { range } : {}), ...(rangeSignal ? { signal: rangeSignal } : {}) });
-    const start = range?.start ?? 0;
-    let position = start;
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    const flush = async () => {
-      await writeBuffers(fh, batch, position);
-      position += batchBytes;
-      written += batchBytes;
-      batch = [];
-      batchBytes = 0;
-      opts.onProgress?.(written);
-    };
-    for await (const chunk of got.body as AsyncIterable<Buffer>) {
-      batch.push(chunk);
-      batchBytes += chunk.length;
-      if (batchBytes >= WRITE_BATCH_BYTES) await flush();
-    }
-    if (batchBytes) await flush();
+    const received = await writeGathered(fh, got.body as AsyncIterable<Buffer>, {
+      position: range?.start ?? 0,
+      onWritten: (n) => {
+        written += n;
+        opts.onProgress?.(written);
+      },
+    });
     const expected = range ? range.end - range.start + 1 : info.size;
-    if (position - start !== expected) throw new Error(`download of ${key}: a range ended after ${position - start} of ${expected} bytes; try again`);
+    if (received !== expected) throw new Error(`download of ${key}: a range ended after ${received} of ${expected} bytes; try again`);
   }
 }
