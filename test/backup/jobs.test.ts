@@ -242,6 +242,32 @@ describe('backup jobs: retention', () => {
   });
 });
 
+describe('backup jobs: names are never reused', () => {
+  it('two runs in the same second get two names: the second waits for the next second instead of replacing the first', async () => {
+    const dir = await tempDir('offsite-same-second-');
+    await writeFile(path.join(dir, 'settings.json'), '{"a":1}');
+    const configFile = await writeConfig(dir, `[jobs.cfg]\nsource = "file:settings.json"\n`);
+    const job = findJob(await loadJobsConfig({ file: configFile }), 'cfg');
+    const catalog = openCatalog(path.join(dir, 'catalog.db'));
+    try {
+      // A given time moves on at once.
+      const now = new Date('2026-11-20T10:00:00.900Z');
+      const a = await runBackupJob(job, { catalog, now });
+      await writeFile(path.join(dir, 'settings.json'), '{"a":2}');
+      const b = await runBackupJob(job, { catalog, now });
+      assert.deepEqual([a.name, b.name], ['cfg-20261120T100000Z.json', 'cfg-20261120T100001Z.json']);
+      assert.equal(await readFile(a.localPath, 'utf8'), '{"a":1}');
+      assert.equal(await readFile(b.localPath, 'utf8'), '{"a":2}');
+      // The clock: back-to-back runs, each named after a second of its own.
+      const names = [];
+      for (let i = 0; i < 3; i++) names.push((await runBackupJob(job, { catalog })).name);
+      assert.equal(new Set(names).size, 3, names.join(' '));
+    } finally {
+      catalog.close();
+    }
+  });
+});
+
 describe('backup jobs: the seed\'s environment variables', () => {
   it('S3_BUCKET / S3_KEY_PREFIX / S3_SYNC_INTERVAL define the "default" job; S3_BUCKET empty switches uploads off', async () => {
     const dir = await tempDir('offsite-envjob-');

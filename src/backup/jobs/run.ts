@@ -9,11 +9,12 @@
  * checked with a HEAD. Everything written is private (0600 files, 0700 directories) whatever
  * the umask. One run per job at a time, across processes (a lock file in the local directory).
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { chmod, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../../catalog/index.js';
@@ -117,14 +118,19 @@ export function backupName(job: BackupJob, when: Date): string {
 
 export async function runBackupJob(job: BackupJob, opts: BackupRunOptions = {}): Promise<BackupRunResult> {
   const started = Date.now();
-  const when = opts.now ?? new Date();
-  const name = backupName(job, when);
   await mkdirPrivate(job.localDir);
   let release: () => Promise<void>;
   try {
     release = await lockfile.lock(job.localDir, { lockfilePath: path.join(job.localDir, '.offsite-job.lock'), stale: 60_000, update: 10_000, retries: 0 });
   } catch (cause) {
     throw new BackupRunError('Busy', `job ${job.name} is already running (lock in ${job.localDir}); this run was skipped`, { cause });
+  }
+  let name: string;
+  try {
+    name = await unusedBackupName(job, opts.now, opts.catalog);
+  } catch (e) {
+    await release().catch(() => undefined);
+    throw e;
   }
   const requestsBefore = { ...(opts.storage?.stats().requests ?? {}) };
   const opId = opts.catalog?.startOperation('backup', { job: job.name, name, destination: opts.storage?.url ?? null });
@@ -174,6 +180,25 @@ export async function runBackupJob(job: BackupJob, opts: BackupRunOptions = {}):
       });
     }
     await release().catch(() => undefined);
+  }
+}
+
+/**
+ * The run's name: its start time, to the second, unless a backup of this job already has that
+ * name (two runs can start within one second: a timer fires a little early, or the run before
+ * was slow to begin). Then it waits for the next second rather than replace that backup, here
+ * or under the same key in the bucket. Called under the job's lock, so no other run takes it.
+ */
+async function unusedBackupName(job: BackupJob, now: Date | undefined, catalog: Catalog | undefined): Promise<string> {
+  let at = now ?? new Date();
+  for (;;) {
+    const name = backupName(job, at);
+    const taken = existsSync(path.join(job.localDir, name)) || catalog?.getBackup(job.name, name) !== undefined;
+    if (!taken) return name;
+    const nextSecond = Math.floor(at.getTime() / 1000) * 1000 + 1000;
+    // A given time (tests, replays) moves on at once; the clock is waited for.
+    if (!now) await sleep(Math.max(0, nextSecond - Date.now()));
+    at = new Date(now ? nextSecond : Math.max(nextSecond, Date.now()));
   }
 }
 
