@@ -9,7 +9,7 @@ export { gzipStream, gunzipStream } from './compress.js';
 export { encryptStream, decryptStream, generateAgeIdentity, type EncryptOptions, type DecryptOptions } from './age.js';
 export { throttle, TokenBucket } from './throttle.js';
 export { parseRate } from './rate.js';
-export { hashingStream, HashingStream, type Digest } from './hashing.js';
+export { hashFile, hashingStream, HashingStream, type Digest } from './hashing.js';
 export {
   ManifestKey,
   MANIFEST_KEY_ENV,

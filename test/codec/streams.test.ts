@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
-import { gunzipStream, gzipStream, hashingStream, isCodecError } from '../../src/codec/index.js';
+import { gunzipStream, gzipStream, hashFile, hashingStream, isCodecError } from '../../src/codec/index.js';
 import { md5, pseudoRandomStream, readAll, sha256, sha256OfStream } from '../support/data.js';
 import { run } from './helpers.js';
 
@@ -30,6 +33,32 @@ describe('gzip', () => {
   it('refuses a level out of range, and fails on corrupt input', async () => {
     assert.throws(() => gzipStream(10), (e: unknown) => isCodecError(e, 'InvalidArgument'));
     await assert.rejects(readAll(Readable.from([Buffer.from('definitely not gzip')]).pipe(gunzipStream())));
+  });
+});
+
+describe('hashFile', () => {
+  it('gives the SHA-256 and size of files around its 1 MiB read size, and counts as it goes', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'offsite-hashfile-'));
+    try {
+      const MiB = 1024 * 1024;
+      const data = await readAll(pseudoRandomStream(3 * MiB + 17, 'hashfile'));
+      for (const size of [0, 1, MiB - 1, MiB, MiB + 1, 2 * MiB, 3 * MiB + 17]) {
+        const file = path.join(dir, `f${size}`);
+        await writeFile(file, data.subarray(0, size));
+        const seen: number[] = [];
+        const digest = await hashFile(file, { onBytes: (n) => seen.push(n) });
+        assert.deepEqual(digest, { sha256: sha256(data.subarray(0, size)), md5: undefined, bytes: size }, `size ${size}`);
+        assert.equal(seen.at(-1) ?? 0, size);
+        assert.deepEqual(seen, [...seen].sort((a, b) => a - b));
+      }
+      // Never through a link it did not make.
+      await symlink(path.join(dir, `f${MiB}`), path.join(dir, 'link'));
+      await assert.rejects(hashFile(path.join(dir, 'link')), (e: NodeJS.ErrnoException) => e.code === 'ELOOP');
+      const aborted = AbortSignal.abort();
+      await assert.rejects(hashFile(path.join(dir, `f${2 * MiB}`), { signal: aborted }), (e: Error) => e.name === 'AbortError');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -16,9 +16,8 @@
 import { createReadStream } from 'node:fs';
 import { open, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Catalog, Compression } from '../../catalog/index.js';
-import { decryptStream, describeMacCheck, gunzipStream, hashingStream, loadManifestKey, unpackTar, type ManifestKey } from '../../codec/index.js';
+import { decryptStream, describeMacCheck, gunzipStream, hashFile, hashingStream, loadManifestKey, unpackTar, type ManifestKey } from '../../codec/index.js';
 import { mkdirPrivate, renameDurable, writePrivateFile } from '../../files/index.js';
 import type { GetResult, Storage } from '../../storage/index.js';
 import type { BackupJob } from './config.js';
@@ -332,10 +331,7 @@ async function requireAge(file: string, ctx: RestoreContext): Promise<void> {
 
 async function sha256OfFile(file: string): Promise<string | undefined> {
   try {
-    const hash = hashingStream({ md5: false });
-    hash.resume(); // only the digest is wanted: let the bytes flow through and away
-    await pipeline(createReadStream(file), hash);
-    return hash.digest().sha256;
+    return (await hashFile(file)).sha256;
   } catch {
     return undefined;
   }

@@ -12,13 +12,12 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Catalog } from '../../catalog/index.js';
-import { encryptStream, gzipStream, hashingStream, loadManifestKey, type ManifestKey } from '../../codec/index.js';
+import { encryptStream, gzipStream, hashFile, hashingStream, loadManifestKey, type Digest, type ManifestKey } from '../../codec/index.js';
 import { fsyncFile, mkdirPrivate, PRIVATE_FILE_MODE, renameDurable, writePrivateFile } from '../../files/index.js';
 import type { Storage } from '../../storage/index.js';
 import type { BackupJob } from './config.js';
@@ -218,24 +217,28 @@ async function makeLocalCopy(job: BackupJob, localPath: string, opts: BackupRunO
     const report = opts.onProgress;
     report?.({ phase: 'snapshot', bytesDone: 0, bytesTotal: undefined });
     await snapshotSource(job.source, snapshot, { ...(signal ? { signal } : {}), ...(opts.duckdbConnection ? { duckdbConnection: opts.duckdbConnection } : {}) });
-    const hash = hashingStream({ md5: false });
-    const counting = report ? [countingStream((await stat(snapshot)).size, report)] : [];
+    const snapshotBytes = (await stat(snapshot)).size;
     const codecs: NodeJS.ReadWriteStream[] = [];
     if (job.compress === 'gzip') codecs.push(gzipStream());
     if (job.recipients.length) codecs.push(encryptStream({ recipients: job.recipients }));
+    let digest: Digest;
     if (codecs.length === 0) {
       // Nothing to transform: the snapshot is the backup. Hashed where it lies and moved into
       // place rather than copied (for a 1 GiB database, 2 GiB less to read and write). Its
       // engine chose its mode; it becomes private before it leaves the private work directory.
+      // The fsync writes it back while it is hashed (from the page cache).
       await chmod(snapshot, PRIVATE_FILE_MODE);
-      await pipeline([createReadStream(snapshot), ...counting, hash, discard()], signal ? { signal } : {});
-      await fsyncFile(snapshot);
+      const onBytes = report ? (bytesDone: number) => report({ phase: 'snapshot', bytesDone, bytesTotal: snapshotBytes }) : undefined;
+      [digest] = await Promise.all([hashFile(snapshot, { ...(signal ? { signal } : {}), ...(onBytes ? { onBytes } : {}) }), fsyncFile(snapshot)]);
       await renameDurable(snapshot, localPath);
     } else {
+      const hash = hashingStream({ md5: false });
+      const counting = report ? [countingStream(snapshotBytes, report)] : [];
       await pipeToNewPrivateFile(partial, [createReadStream(snapshot), ...counting, ...codecs, hash], signal);
       await renameDurable(partial, localPath);
+      digest = hash.digest();
     }
-    const { sha256, bytes } = hash.digest();
+    const { sha256, bytes } = digest;
     await writePrivateFile(`${localPath}.sha256`, `${sha256}  ${path.basename(localPath)}\n`);
     return { size: bytes, sha256 };
   } catch (e) {
@@ -245,11 +248,6 @@ async function makeLocalCopy(job: BackupJob, localPath: string, opts: BackupRunO
     await rm(work, { recursive: true, force: true });
     await rm(partial, { force: true });
   }
-}
-
-/** A sink for a stream read only for its hash. */
-function discard(): Writable {
-  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
 }
 
 async function uploadBackup(
