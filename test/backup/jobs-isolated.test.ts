@@ -4,7 +4,7 @@
 // (a delay in front of the real RGW) so that a run is caught in the middle.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -52,6 +52,29 @@ function runChildren(): number[] {
       }
     })
     .map(Number);
+}
+
+/** This process's own TCP connections to `port` on any host (sockets among its fds, from /proc/net/tcp*). */
+function ownConnectionsTo(port: number): number {
+  const inodes = new Set(
+    readdirSync('/proc/self/fd').flatMap((fd) => {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+        return m ? [m[1]!] : [];
+      } catch {
+        return [];
+      }
+    }),
+  );
+  let n = 0;
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const row of readFileSync(table, 'utf8').trim().split('\n').slice(1)) {
+      const cols = row.trim().split(/\s+/);
+      const remotePort = parseInt(cols[2]!.split(':')[1]!, 16);
+      if (remotePort === port && inodes.has(cols[9]!)) n++;
+    }
+  }
+  return n;
 }
 
 describe('backup runs in a child process', () => {
@@ -141,5 +164,40 @@ describe('backup runs in a child process', () => {
     } finally {
       await proxy.close();
     }
+  });
+
+  it('the loop prunes in the child after a run: the host gets the outcome as a pruned event', async () => {
+    const dir = await tempDir('offsite-isolated-prune-');
+    const bucket = await createTestBucket('isolated-prune');
+    const source = path.join(dir, 'blob.bin');
+    await writeFile(source, randomBytes(64 * 1024));
+    // Through a proxy of its own, so that a connection to its port can only be the job's.
+    const proxy = await FaultProxy.start(s3TestServer().endpoint);
+    const job: BackupJob = { ...fileJob(dir, source, urlVia(bucket, proxy.endpoint)), retention: { keepLast: 1 } };
+    const events: BackupLoopEvent[] = [];
+    const loop = startBackupLoop({ jobs: [job], catalogPath: path.join(dir, 'catalog.db'), onEvent: (e) => events.push(e) });
+    let hostConnections: number;
+    try {
+      const runsOk = () => events.filter((e) => e.type === 'run-ok').length;
+      const deadline = Date.now() + 30_000;
+      while (runsOk() < 1 && Date.now() < deadline) await sleep(50);
+      await writeFile(source, randomBytes(64 * 1024)); // a second, different backup
+      await loop.runNow('blob');
+      while (!events.some((e) => e.type === 'pruned' || e.type === 'prune-failed') && Date.now() < deadline) await sleep(50);
+      // A prune in the host would have left its client's keep-alive connections open.
+      hostConnections = ownConnectionsTo(Number(new URL(proxy.endpoint).port));
+    } finally {
+      await loop.stop();
+      await proxy.close();
+    }
+    assert.equal(hostConnections, 0, 'the host itself never connected to the bucket');
+    const oks = events.flatMap((e) => (e.type === 'run-ok' ? [e.result.name] : []));
+    assert.equal(oks.length, 2, `events: ${JSON.stringify(events.map((e) => e.type))}`);
+    const pruned = events.find((e) => e.type === 'pruned');
+    assert.ok(pruned && pruned.type === 'pruned', `events: ${JSON.stringify(events)}`);
+    assert.deepEqual(pruned.deletedRemote, [oks[0]]);
+    assert.deepEqual(pruned.deletedLocal, [oks[0]]);
+    const objects = await adminClient().send(new ListObjectsV2Command({ Bucket: bucket }));
+    assert.deepEqual(objects.Contents?.map((o) => o.Key), [oks[1]], 'only the newer backup is left in the bucket');
   });
 });

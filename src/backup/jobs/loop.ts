@@ -4,7 +4,8 @@
  * affects local operation).
  *
  * - A run never disturbs the host: in an application it runs in a child process at a lower CPU
- *   priority (run-isolated.ts), off the host's event loop and heap.
+ *   priority (run-isolated.ts), off the host's event loop and heap, and so does the prune after
+ *   it: the host itself opens no storage client.
  * - One run per job at a time: a tick that falls due during a run is skipped (the schedule
  *   layer), and the job's lock file also keeps out a `offsite backup` started by hand.
  * - A failing job (source gone, bucket unreachable) is reported and tried again at its next
@@ -21,7 +22,7 @@ import { nextRun, parseSchedule, runOnSchedule, type Schedule, type ScheduleHand
 import { openStorage, type Storage } from '../../storage/index.js';
 import { loadJobsConfig, type BackupJob, type JobsConfig } from './config.js';
 import { pruneBackups } from './prune.js';
-import { runBackupJobIsolated } from './run-isolated.js';
+import { runBackupJobIsolated, type IsolatedPruneOutcome } from './run-isolated.js';
 import { runBackupJob, type BackupRunResult } from './run.js';
 
 /** What the loop reports; the daemon prints these, an embedding app may log them its own way. */
@@ -185,19 +186,24 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
   async function runJob(entry: ScheduledJob, signal: AbortSignal): Promise<void> {
     const { job } = entry;
     let result: BackupRunResult | undefined;
+    const retention = Object.values(job.retention).some((v) => v !== undefined);
+    const throughApp = options.duckdbConnection !== undefined && job.source.kind === 'duckdb';
+    const isolated = (options.isolation ?? 'process') === 'process' && !throughApp;
+    let prunedInChild: IsolatedPruneOutcome | undefined;
     try {
-      // One client per job for the loop's life: its connections are reused across runs (and prunes).
-      if (job.destinationUrl && !entry.storage) entry.storage = openStorage(job.destinationUrl);
-      const throughApp = options.duckdbConnection !== undefined && job.source.kind === 'duckdb';
-      result =
-        (options.isolation ?? 'process') === 'process' && !throughApp
-          ? await runBackupJobIsolated(job, { catalogPath: catalogFile, signal })
-          : await runBackupJob(job, {
-              ...(catalog ? { catalog } : {}),
-              ...(entry.storage ? { storage: entry.storage } : {}),
-              ...(throughApp ? { duckdbConnection: options.duckdbConnection } : {}),
-              signal,
-            });
+      if (isolated) {
+        // The child backs up and prunes: the host opens no storage client of its own.
+        result = await runBackupJobIsolated(job, { catalogPath: catalogFile, signal, prune: retention, onPruned: (p) => (prunedInChild = p) });
+      } else {
+        // One client per job for the loop's life: its connections are reused across runs (and prunes).
+        if (job.destinationUrl && !entry.storage) entry.storage = openStorage(job.destinationUrl);
+        result = await runBackupJob(job, {
+          ...(catalog ? { catalog } : {}),
+          ...(entry.storage ? { storage: entry.storage } : {}),
+          ...(throughApp ? { duckdbConnection: options.duckdbConnection } : {}),
+          signal,
+        });
+      }
     } catch (e) {
       entry.lastFailure = { at: new Date(), error: messageOf(e) };
       entry.failure = { type: 'run-failed', job: job.name, error: messageOf(e), code: codeOf(e) };
@@ -211,7 +217,10 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
     }
     entry.lastSuccessAt = new Date();
     report({ type: 'run-ok', job: job.name, result });
-    if (Object.values(job.retention).some((v) => v !== undefined) && !signal.aborted) {
+    if (prunedInChild) {
+      if (!prunedInChild.ok) report({ type: 'prune-failed', job: job.name, error: prunedInChild.error });
+      else if (prunedInChild.deletedLocal.length || prunedInChild.deletedRemote.length) report({ type: 'pruned', job: job.name, deletedLocal: prunedInChild.deletedLocal, deletedRemote: prunedInChild.deletedRemote });
+    } else if (!isolated && retention && !signal.aborted) {
       try {
         const pruned = await pruneBackups(job, { ...(entry.storage ? { storage: entry.storage } : {}), ...(catalog ? { catalog } : {}), dryRun: false });
         if (pruned.deletedLocal.length || pruned.deletedRemote.length) report({ type: 'pruned', job: job.name, deletedLocal: pruned.deletedLocal, deletedRemote: pruned.deletedRemote });

@@ -4,7 +4,8 @@
  */
 import { openCatalog, type Catalog } from '../../catalog/index.js';
 import { openStorage, type Storage } from '../../storage/index.js';
-import type { IsolatedRunReply, IsolatedRunRequest } from './run-isolated.js';
+import { pruneBackups } from './prune.js';
+import type { IsolatedPruneOutcome, IsolatedRunReply, IsolatedRunRequest } from './run-isolated.js';
 import { runBackupJob } from './run.js';
 
 const abort = new AbortController();
@@ -16,7 +17,7 @@ process.on('message', (m: { type: 'run'; request: IsolatedRunRequest } | { type:
 // The host is gone (or closed the channel): the run goes with it, the upload aborted, as in process.
 process.on('disconnect', () => abort.abort());
 
-async function run({ job, catalogPath }: IsolatedRunRequest): Promise<void> {
+async function run({ job, catalogPath, prune }: IsolatedRunRequest): Promise<void> {
   let catalog: Catalog | undefined;
   let storage: Storage | undefined;
   let reply: IsolatedRunReply;
@@ -24,7 +25,15 @@ async function run({ job, catalogPath }: IsolatedRunRequest): Promise<void> {
     catalog = catalogPath ? openCatalog(catalogPath) : undefined;
     storage = job.destinationUrl ? openStorage(job.destinationUrl) : undefined;
     const result = await runBackupJob(job, { ...(catalog ? { catalog } : {}), ...(storage ? { storage } : {}), signal: abort.signal });
-    reply = { ok: true, result };
+    // Retention after a run that reached the bucket (as the loop does in process).
+    let pruned: IsolatedPruneOutcome | undefined;
+    if (prune && !result.uploadError && !abort.signal.aborted) {
+      pruned = await pruneBackups(job, { ...(storage ? { storage } : {}), ...(catalog ? { catalog } : {}), dryRun: false, signal: abort.signal }).then(
+        (p) => ({ ok: true as const, deletedLocal: p.deletedLocal, deletedRemote: p.deletedRemote }),
+        (e: unknown) => ({ ok: false as const, error: String((e as Error).message ?? e) }),
+      );
+    }
+    reply = { ok: true, result, ...(pruned ? { prune: pruned } : {}) };
   } catch (e) {
     const err = e as { name?: unknown; code?: unknown; message?: unknown };
     reply = { ok: false, error: { name: String(err.name ?? 'Error'), code: typeof err.code === 'string' ? err.code : undefined, message: String(err.message ?? e) } };

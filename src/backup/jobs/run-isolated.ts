@@ -20,16 +20,28 @@ export interface IsolatedRunOptions {
   /** The catalog the child records the run in; null: not recorded. */
   catalogPath: string | null;
   signal?: AbortSignal;
+  /**
+   * After a run that uploaded, apply the job's retention in the child too (pruneBackups), so the
+   * host never lists or deletes (nor holds a storage client) itself; its outcome goes to onPruned.
+   */
+  prune?: boolean;
+  onPruned?: (outcome: IsolatedPruneOutcome) => void;
 }
+
+/** What a prune in the child did, or why it failed (the run itself still succeeded). */
+export type IsolatedPruneOutcome = { ok: true; deletedLocal: string[]; deletedRemote: string[] } | { ok: false; error: string };
 
 /** What the parent sends: the job, and where to record. */
 export interface IsolatedRunRequest {
   job: BackupJob;
   catalogPath: string | null;
+  prune: boolean;
 }
 
 /** What the child sends back, once. */
-export type IsolatedRunReply = { ok: true; result: BackupRunResult } | { ok: false; error: { name: string; code: string | undefined; message: string } };
+export type IsolatedRunReply =
+  | { ok: true; result: BackupRunResult; prune?: IsolatedPruneOutcome }
+  | { ok: false; error: { name: string; code: string | undefined; message: string } };
 
 /** run-child.js beside this file (run-child.ts when the tests run the sources through tsx). */
 function childEntry(): { file: string; execArgv: string[] } {
@@ -59,10 +71,13 @@ export async function runBackupJobIsolated(job: BackupJob, opts: IsolatedRunOpti
       child.on('message', (m: IsolatedRunReply) => (answer = m));
       child.once('error', reject);
       child.once('exit', () => resolve(answer));
-      child.send({ type: 'run', request: { job, catalogPath: opts.catalogPath } satisfies IsolatedRunRequest });
+      child.send({ type: 'run', request: { job, catalogPath: opts.catalogPath, prune: opts.prune ?? false } satisfies IsolatedRunRequest });
     });
     if (!reply) throw new BackupRunError('SnapshotFailed', `job ${job.name}: the backup process ended without a result (killed?)`);
-    if (reply.ok) return { ...reply.result };
+    if (reply.ok) {
+      if (reply.prune) opts.onPruned?.(reply.prune);
+      return { ...reply.result };
+    }
     const { name, code, message } = reply.error;
     if (name === 'AbortError' || opts.signal?.aborted) throw Object.assign(new Error(message), { name: 'AbortError' });
     throw new BackupRunError(code ?? 'SnapshotFailed', message);
