@@ -106,6 +106,12 @@ interface ScheduledJob {
 }
 
 /**
+ * Lets the host's pending callbacks run before the loop's next synchronous step (reading the
+ * configuration, opening the catalog, forking a run each take a few milliseconds of its thread).
+ */
+const yieldToHost = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
  * Starts the backup jobs on their schedules and returns at once. Never throws, and nothing it
  * does later throws into the caller: every failure becomes an event.
  */
@@ -138,9 +144,11 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
         jobs = jobs.filter((j) => options.only!.includes(j.name));
       }
       if (catalogPath === undefined) catalogPath = config?.catalogPath ?? null;
+      await yieldToHost();
       if (catalogPath && !stopped) {
         catalog = openCatalog(catalogPath);
         catalogFile = catalogPath;
+        await yieldToHost();
       }
       if (stopped) return;
       for (const job of jobs) scheduled.push(scheduleJob(job));
@@ -192,7 +200,9 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
     let prunedInChild: IsolatedPruneOutcome | undefined;
     try {
       if (isolated) {
-        // The child backs up and prunes: the host opens no storage client of its own.
+        // The child backs up and prunes: the host opens no storage client of its own. The fork
+        // (a few ms of the host's thread) gets a turn of the host's loop to itself.
+        await yieldToHost();
         result = await runBackupJobIsolated(job, { catalogPath: catalogFile, signal, prune: retention, onPruned: (p) => (prunedInChild = p) });
       } else {
         // One client per job for the loop's life: its connections are reused across runs (and prunes).
