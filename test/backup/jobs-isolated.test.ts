@@ -10,7 +10,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { runBackupJobIsolated, startBackupLoop, type BackupJob, type BackupLoopEvent } from '../../src/backup/jobs/index.js';
+import { HOST_UPLOAD_CONCURRENCY, runBackupJobIsolated, startBackupLoop, type BackupJob, type BackupLoopEvent } from '../../src/backup/jobs/index.js';
 import { openCatalog } from '../../src/catalog/index.js';
 import { readAll } from '../support/data.js';
 import { adminClient, createTestBucket, s3ChildEnv, s3TestServer, tempDir } from '../support/env.js';
@@ -199,5 +199,31 @@ describe('backup runs in a child process', () => {
     assert.deepEqual(pruned.deletedLocal, [oks[0]]);
     const objects = await adminClient().send(new ListObjectsV2Command({ Bucket: bucket }));
     assert.deepEqual(objects.Contents?.map((o) => o.Key), [oks[1]], 'only the newer backup is left in the bucket');
+  });
+
+  it(`uploads ${HOST_UPLOAD_CONCURRENCY} part at a time in the child, unless the job's URL sets concurrency`, async () => {
+    const dir = await tempDir('offsite-isolated-gentle-');
+    const bucket = await createTestBucket('isolated-gentle');
+    const source = path.join(dir, 'blob.bin');
+    const data = randomBytes(40 * MIB); // 5 parts of 8 MiB
+    await writeFile(source, data);
+    const inFlight: Record<string, number> = {};
+    for (const [label, query] of [['default', ''], ['three', '&concurrency=3']] as const) {
+      const proxy = await FaultProxy.start(s3TestServer().endpoint);
+      try {
+        // Slow parts: any that the child sends together are in flight together.
+        proxy.inject({ method: 'PUT', match: (p) => p.includes('partNumber='), fault: { kind: 'delay', ms: 300 }, times: 1000 });
+        const url = `s3://${bucket}/${label}/?endpoint=${encodeURIComponent(proxy.endpoint)}&region=us-east-1&path_style=true${query}`;
+        const job = fileJob(path.join(dir, label), source, url);
+        const result = await runBackupJobIsolated(job, { catalogPath: null });
+        assert.equal(result.uploaded, true, result.uploadError);
+        assert.equal(result.sha256, createHash('sha256').update(data).digest('hex'));
+        inFlight[label] = proxy.maxPartUploadsInFlight;
+      } finally {
+        await proxy.close();
+      }
+    }
+    assert.equal(inFlight['default'], HOST_UPLOAD_CONCURRENCY, JSON.stringify(inFlight));
+    assert.equal(inFlight['three'], 3, JSON.stringify(inFlight));
   });
 });

@@ -30,6 +30,9 @@ export class FaultProxy {
   private port = 0;
   /** Every request seen, as "METHOD path?query", in order. */
   readonly seen: string[] = [];
+  /** The most multipart part uploads (PUT …partNumber=…) this proxy had in flight at once. */
+  maxPartUploadsInFlight = 0;
+  private partUploadsInFlight = 0;
   /** How many faults were injected. */
   injected = 0;
 
@@ -95,6 +98,11 @@ export class FaultProxy {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.seen.push(`${req.method} ${req.url}`);
+    if (req.method === 'PUT' && req.url?.includes('partNumber=')) {
+      this.partUploadsInFlight++;
+      this.maxPartUploadsInFlight = Math.max(this.maxPartUploadsInFlight, this.partUploadsInFlight);
+      res.once('close', () => this.partUploadsInFlight--);
+    }
     const fault = this.takeFault(req);
     if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
     if (fault?.kind === 'stall') {

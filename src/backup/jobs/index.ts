@@ -16,7 +16,7 @@ export {
 } from './config.js';
 export { SourceError, snapshotSource, type SnapshotOptions } from './sources.js';
 export { duckdbBackup, duckdbIntegrityCheck, DuckdbSourceError, type DuckdbBackupOptions } from './duckdb.js';
-export { runBackupJobIsolated, ISOLATED_RUN_NICENESS, type IsolatedRunOptions } from './run-isolated.js';
+export { runBackupJobIsolated, ISOLATED_RUN_NICENESS, HOST_UPLOAD_CONCURRENCY, type IsolatedRunOptions } from './run-isolated.js';
 export { runBackupJob, backupName, backupTimestamp, BackupRunError, SHA256_METADATA, type BackupRunOptions, type BackupRunResult, type BackupProgress } from './run.js';
 export {
   listBackups,

@@ -3,10 +3,16 @@
  * fork() only; it reads one request from the IPC channel and answers once.
  */
 import { openCatalog, type Catalog } from '../../catalog/index.js';
-import { openStorage, type Storage } from '../../storage/index.js';
+import { openStorage, parseStorageUrl, type Storage } from '../../storage/index.js';
 import { pruneBackups } from './prune.js';
-import type { IsolatedPruneOutcome, IsolatedRunReply, IsolatedRunRequest } from './run-isolated.js';
+import { HOST_UPLOAD_CONCURRENCY, type IsolatedPruneOutcome, type IsolatedRunReply, type IsolatedRunRequest } from './run-isolated.js';
 import { runBackupJob } from './run.js';
+
+/** The job's URL, unless it says `concurrency=N`: at HOST_UPLOAD_CONCURRENCY parts in flight. */
+function gentleUploads(url: string): { concurrency?: number } {
+  const loc = parseStorageUrl(url);
+  return loc.kind === 's3' && loc.concurrency === undefined ? { concurrency: HOST_UPLOAD_CONCURRENCY } : {};
+}
 
 const abort = new AbortController();
 
@@ -23,7 +29,7 @@ async function run({ job, catalogPath, prune }: IsolatedRunRequest): Promise<voi
   let reply: IsolatedRunReply;
   try {
     catalog = catalogPath ? openCatalog(catalogPath) : undefined;
-    storage = job.destinationUrl ? openStorage(job.destinationUrl) : undefined;
+    storage = job.destinationUrl ? openStorage(job.destinationUrl, gentleUploads(job.destinationUrl)) : undefined;
     const result = await runBackupJob(job, { ...(catalog ? { catalog } : {}), ...(storage ? { storage } : {}), signal: abort.signal });
     // Retention after a run that reached the bucket (as the loop does in process).
     let pruned: IsolatedPruneOutcome | undefined;

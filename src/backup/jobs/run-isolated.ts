@@ -16,6 +16,14 @@ import { BackupRunError, type BackupRunResult } from './run.js';
 /** The child's CPU priority: below the host's, which keeps 0 (the default). */
 export const ISOLATED_RUN_NICENESS = 10;
 
+/**
+ * Parts the child uploads at once, unless the job's URL says `concurrency=N`: the backup takes
+ * longer and never saturates the machine under the host. With the S3 server on the same 2 cores,
+ * a 1 GiB backup with 4 parts in flight left the host's event loop 16 ms late at p99, one at a
+ * time 4 ms, and took 10 s instead of 7 (docs/bench.md).
+ */
+export const HOST_UPLOAD_CONCURRENCY = 1;
+
 export interface IsolatedRunOptions {
   /** The catalog the child records the run in; null: not recorded. */
   catalogPath: string | null;
