@@ -3,8 +3,10 @@
 // http and rclone 1.60 refuses to start with it set), and the command lines the scenarios use.
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { Command } from './measure.js';
+import { runQuiet, type Command } from './measure.js';
+import type { BenchBucket } from './target.js';
 import { BenchFailure, type S3Target } from './types.js';
 
 /** Debian's binaries: `aws` on PATH may be a pip aws-cli 1.x shim; the bench wants awscli 2. */
@@ -150,4 +152,27 @@ export function rclone(target: S3Target, scratchDir: string): Tool {
     upload: (file, key) => command(['copyto', file, remote(key)]),
     download: (key, file) => command(['copyto', remote(key), file]),
   };
+}
+
+/**
+ * One untimed upload and download of `file` with Debian's aws-cli, then deleted: a fresh
+ * bluestore writes its first GiB slower, and whichever tool went first in a scenario paid for it
+ * (Offsite went first in round 1 and took 10.5-10.7 s for the SQLite backup it made in 7.1-7.6 s
+ * in round 2; 176 MB/s up in round 1 of large-file, 283 in round 2).
+ */
+export async function warmUpServer(target: S3Target, bucket: BenchBucket, scratchDir: string, file: string, log: (line: string) => void): Promise<void> {
+  const prefix = 'warm-up/';
+  const url = `s3://${target.bucket}/${prefix}${path.basename(file)}`;
+  const back = path.join(scratchDir, 'warm-up.download');
+  const aws = (...args: string[]): Command => ({ cmd: AWS_BIN, args: ['--endpoint-url', target.endpoint, 's3', 'cp', '--no-progress', '--only-show-errors', ...args], env: awsEnv(target, scratchDir) });
+  try {
+    await runQuiet(aws(file, url), 'warm-up upload');
+    await runQuiet(aws(url, back), 'warm-up download');
+    log(`warm-up: ${path.basename(file)} up and down once with aws s3 cp (untimed), then deleted`);
+  } catch (e) {
+    log(`warm-up failed (the rounds still run): ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    await bucket.deletePrefix(prefix);
+    await rm(back, { force: true });
+  }
 }

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { killRunningTools, runMeasured, writeRandomFile } from './measure.js';
 import { offsite } from './offsite.js';
-import { awsCli, awsCli1Bin, cleanEnv, rclone, withNodeOnPath, type Tool } from './peers.js';
+import { awsCli, awsCli1Bin, cleanEnv, rclone, warmUpServer, withNodeOnPath, type Tool } from './peers.js';
 import { checkTargets, formatColumns, formatTable, formatTargets, median, summarise, type TargetCheck } from './report.js';
 import { largeFile, SCENARIO } from './scenarios/large-file.js';
 import * as tree from './scenarios/archive-tree.js';
@@ -150,6 +150,7 @@ async function runLargeFile(target: S3Target, server: string, bucket: BenchBucke
   const sha256 = await writeRandomFile(file, sizeBytes);
   log(`source ${sizeBytes / MIB} MiB of random data in ${Date.now() - t0} ms, sha256 ${sha256.slice(0, 16)}…`);
   for (const t of tools) log(`${t.name}: ${t.version}`);
+  await warmUpServer(target, bucket, scratchDir, file, log);
 
   const rows = await largeFile({ tools, bucket, scratchDir, source: { file, size: sizeBytes, sha256 }, runs, log });
   const summary = summarise(rows);

@@ -27,7 +27,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
 import type { BackupRunResult } from '../../src/backup/jobs/index.js';
 import { runMeasured, runQuiet, sha256File, type Command } from '../measure.js';
-import { AWS_BIN, awsEnv, cleanEnv, versionOf, withNodeOnPath } from '../peers.js';
+import { AWS_BIN, awsEnv, cleanEnv, versionOf, warmUpServer, withNodeOnPath } from '../peers.js';
 import { startCountingProxy } from '../counting-proxy.js';
 import { formatColumns, median, type TargetCheck } from '../report.js';
 import type { BenchBucket } from '../target.js';
@@ -250,6 +250,7 @@ type OffsiteBackupResult = BackupRunResult;
 
 export async function backupRounds(o: BackupRoundsOptions): Promise<Measurement[]> {
   const rows: Measurement[] = [];
+  await warmUpServer(o.target, o.bucket, o.scratchDir, o.source.file, o.log);
   for (let run = 1; run <= o.runs; run++) {
     const order = o.tools.map((_, i) => o.tools[(i + run - 1) % o.tools.length]!);
     for (const tool of order) {
