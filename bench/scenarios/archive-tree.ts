@@ -152,7 +152,12 @@ export function treeTools(target: S3Target, scratchDir: string, tree: Tree, aws1
       prepare: async (prefix) => {
         const catalog = path.join(scratchDir, `catalog-${prefix}.db`);
         rmSync(catalog, { force: true });
-        const url = `s3://${target.bucket}/${prefix}?endpoint=${target.endpoint}&region=${target.region}`;
+        // BENCH_PART_SIZE_MIB and BENCH_CONCURRENCY try other settings, as in large-file.
+        const tuning = [
+          ...(process.env.BENCH_PART_SIZE_MIB ? [`&part_size=${process.env.BENCH_PART_SIZE_MIB}`] : []),
+          ...(process.env.BENCH_CONCURRENCY ? [`&concurrency=${process.env.BENCH_CONCURRENCY}`] : []),
+        ].join('');
+        const url = `s3://${target.bucket}/${prefix}?endpoint=${target.endpoint}&region=${target.region}${tuning}`;
         writeFileSync(
           cfgFile(prefix),
           [
