@@ -5,6 +5,7 @@
  * resumes on its own after a dropped connection (the adapter's get() does that). The file is
  * the caller's to name: it must not exist yet (it is created 0600, O_EXCL, never through a link).
  */
+import { setMaxListeners } from 'node:events';
 import { openNewPrivateFile, writeGathered } from '../files/index.js';
 import type { ObjectInfo, Storage } from './types.js';
 
@@ -43,6 +44,9 @@ export async function downloadToFile(storage: Storage, key: string, file: string
       let next = 0;
       const failed = new AbortController();
       const inner = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
+      // Each range in flight listens on it (the SDK's request, the resuming body): Node warns of
+      // a leak past 10 listeners, which 8 ranges in flight reach.
+      setMaxListeners(Math.max(10, concurrency * 4), inner);
       await Promise.all(
         Array.from({ length: Math.min(concurrency, ranges.length) }, async () => {
           try {
