@@ -12,6 +12,18 @@ import type { S3Target } from './types.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'offsite');
 
+/**
+ * The query of an Offsite destination URL on the bench's server: endpoint and region, and the
+ * part size and concurrency from BENCH_PART_SIZE_MIB / BENCH_CONCURRENCY when set (to try other
+ * settings; unset: Offsite's defaults). Shared by large-file and archive-tree.
+ */
+export function offsiteUrlQuery(target: S3Target): string {
+  const query = new URLSearchParams({ endpoint: target.endpoint, region: target.region });
+  if (process.env.BENCH_PART_SIZE_MIB) query.set('part_size', process.env.BENCH_PART_SIZE_MIB);
+  if (process.env.BENCH_CONCURRENCY) query.set('concurrency', process.env.BENCH_CONCURRENCY);
+  return decodeURIComponent(query.toString());
+}
+
 export function offsite(target: S3Target): Tool {
   // Credentials through the SDK's default chain, as a user would run it.
   const env = cleanEnv({
@@ -19,10 +31,7 @@ export function offsite(target: S3Target): Tool {
     AWS_SECRET_ACCESS_KEY: target.secretAccessKey,
     AWS_EC2_METADATA_DISABLED: 'true',
   });
-  const query = new URLSearchParams({ endpoint: target.endpoint, region: target.region });
-  if (process.env.BENCH_PART_SIZE_MIB) query.set('part_size', process.env.BENCH_PART_SIZE_MIB);
-  if (process.env.BENCH_CONCURRENCY) query.set('concurrency', process.env.BENCH_CONCURRENCY);
-  const url = (key: string) => `s3://${target.bucket}/${key}?${decodeURIComponent(query.toString())}`;
+  const url = (key: string) => `s3://${target.bucket}/${key}?${offsiteUrlQuery(target)}`;
   const run = (args: string[]): Command => ({ cmd: bin, args: ['--json', '--no-progress', ...args], env: withNodeOnPath(env), cwd: root });
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
   return {

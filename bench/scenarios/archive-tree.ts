@@ -17,6 +17,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writ
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runMeasured, runQuiet, sha256File, type Command } from '../measure.js';
+import { offsiteUrlQuery } from '../offsite.js';
 import { AWS_BIN, awsEnv, cleanEnv, RCLONE_BIN, rcloneSetup, RESTIC_BIN, versionOf, withNodeOnPath } from '../peers.js';
 import { median } from '../report.js';
 import type { BenchBucket } from '../target.js';
@@ -152,12 +153,7 @@ export function treeTools(target: S3Target, scratchDir: string, tree: Tree, aws1
       prepare: async (prefix) => {
         const catalog = path.join(scratchDir, `catalog-${prefix}.db`);
         rmSync(catalog, { force: true });
-        // BENCH_PART_SIZE_MIB and BENCH_CONCURRENCY try other settings, as in large-file.
-        const tuning = [
-          ...(process.env.BENCH_PART_SIZE_MIB ? [`&part_size=${process.env.BENCH_PART_SIZE_MIB}`] : []),
-          ...(process.env.BENCH_CONCURRENCY ? [`&concurrency=${process.env.BENCH_CONCURRENCY}`] : []),
-        ].join('');
-        const url = `s3://${target.bucket}/${prefix}?endpoint=${target.endpoint}&region=${target.region}${tuning}`;
+        const url = `s3://${target.bucket}/${prefix}?${offsiteUrlQuery(target)}`;
         writeFileSync(
           cfgFile(prefix),
           [

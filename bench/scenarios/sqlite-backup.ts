@@ -596,7 +596,7 @@ async function hostRunsAt(o: HostRunsOptions): Promise<HostRun[]> {
     });
     try {
       const r = await runMeasured({ cmd: process.execPath, args: [script], env, cwd }, 'host application with startBackupLoop()', o.scratchDir);
-      const h = JSON.parse(r.stdout.trim().split('\n').pop()!) as Omit<HostRun, 'run' | 'processSeconds' | 'peakRssBytes' | 'check'>;
+      const h = JSON.parse(r.stdout.trim().split('\n').pop()!) as Omit<HostRun, 'run' | 'processSeconds' | 'peakRssBytes' | 'check' | 'floor'>;
       const check = checkCopy(h.result.localPath);
       if (!check.ok) throw new BenchFailure(`host backup (run ${run}): the backup is not a sound database (integrity_check: ${check.integrity}; ids ${check.gapless ? 'gapless' : 'with gaps'})`);
       o.log(
