@@ -1,8 +1,10 @@
 // Backup runs in a child process (run-isolated.ts), as startBackupLoop() runs them in a host app:
 // the same backup (uploaded, checked, recorded), an abort that leaves no multipart upload, and
 // the loop really running its work in a child. Uploads are slowed with the FAKE fault proxy
-// (a delay in front of the real RGW) so that a run is caught in the middle.
+// (a delay in front of the real RGW) so that a run is caught in the middle, and its child seen:
+// its V8 flags, CPU niceness and idle I/O class.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -10,7 +12,7 @@ import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { HOST_UPLOAD_CONCURRENCY, runBackupJobIsolated, startBackupLoop, type BackupJob, type BackupLoopEvent } from '../../src/backup/jobs/index.js';
+import { HOST_UPLOAD_CONCURRENCY, ISOLATED_RUN_NICENESS, runBackupJobIsolated, startBackupLoop, type BackupJob, type BackupLoopEvent } from '../../src/backup/jobs/index.js';
 import { openCatalog } from '../../src/catalog/index.js';
 import { readAll } from '../support/data.js';
 import { adminClient, createTestBucket, s3ChildEnv, s3TestServer, tempDir } from '../support/env.js';
@@ -157,6 +159,14 @@ describe('backup runs in a child process', () => {
         await sleep(20);
       }
       assert.equal(seen.length, 1, 'one child process ran the backup');
+      const pid = seen[0]!;
+      // Once ionice has exec'd node: the child's command line, CPU niceness and I/O class.
+      let argv: string[] = [];
+      while (Date.now() < deadline && !(argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'))[0]!.endsWith('node')) await sleep(10);
+      assert.ok(argv.includes('--single-threaded-gc'), `child argv: ${argv.join(' ')}`);
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      assert.equal(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]), ISOLATED_RUN_NICENESS, 'the child runs at the isolated niceness');
+      assert.match(execFileSync('ionice', ['-p', String(pid)], { encoding: 'utf8' }), /^idle/, 'the child is in the idle I/O class');
       while (!events.some((e) => e.type === 'run-ok' || e.type === 'run-failed') && Date.now() < deadline) await sleep(50);
       await loop.stop();
       const ok = events.find((e) => e.type === 'run-ok');

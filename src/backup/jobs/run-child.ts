@@ -14,6 +14,11 @@ function gentleUploads(url: string): { concurrency?: number } {
   return loc.kind === 's3' && loc.concurrency === undefined ? { concurrency: HOST_UPLOAD_CONCURRENCY } : {};
 }
 
+// The SDK's notice that its 2027 releases will need Node 22 (Offsite pins its SDK version) would
+// reach the host's stderr on every run: the host did not make this client, so it stays quiet,
+// as the CLI does. A host that sets the variable itself keeps its own choice.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const abort = new AbortController();
 
 process.on('message', (m: { type: 'run'; request: IsolatedRunRequest } | { type: 'abort' }) => {
