@@ -3,7 +3,7 @@
 // http and rclone 1.60 refuses to start with it set), and the command lines the scenarios use.
 import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { copyFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { runQuiet, type Command } from './measure.js';
 import type { BenchBucket } from './target.js';
@@ -160,13 +160,24 @@ export function rclone(target: S3Target, scratchDir: string): Tool {
  * (Offsite went first in round 1 and took 10.5-10.7 s for the SQLite backup it made in 7.1-7.6 s
  * in round 2; 176 MB/s up in round 1 of large-file, 283 in round 2).
  */
-export async function warmUpServer(target: S3Target, bucket: BenchBucket, scratchDir: string, file: string, log: (line: string) => void): Promise<void> {
+export async function warmUpServer(
+  target: S3Target,
+  bucket: BenchBucket,
+  scratchDir: string,
+  file: string,
+  log: (line: string) => void,
+  opts: { live?: boolean } = {},
+): Promise<void> {
   const prefix = 'warm-up/';
   const url = `s3://${target.bucket}/${prefix}${path.basename(file)}`;
   const back = path.join(scratchDir, 'warm-up.download');
+  // A file that is being written (the live database) makes aws-cli fail its upload ("file
+  // changed"): its bytes are copied aside first, which is all a warm-up needs of them.
+  const still = opts.live ? path.join(scratchDir, 'warm-up.source') : file;
   const aws = (...args: string[]): Command => ({ cmd: AWS_BIN, args: ['--endpoint-url', target.endpoint, 's3', 'cp', '--no-progress', '--only-show-errors', ...args], env: awsEnv(target, scratchDir) });
   try {
-    await runQuiet(aws(file, url), 'warm-up upload');
+    if (opts.live) await copyFile(file, still);
+    await runQuiet(aws(still, url), 'warm-up upload');
     await runQuiet(aws(url, back), 'warm-up download');
     log(`warm-up: ${path.basename(file)} up and down once with aws s3 cp (untimed), then deleted`);
   } catch (e) {
@@ -174,5 +185,6 @@ export async function warmUpServer(target: S3Target, bucket: BenchBucket, scratc
   } finally {
     await bucket.deletePrefix(prefix);
     await rm(back, { force: true });
+    if (opts.live) await rm(still, { force: true });
   }
 }

@@ -250,7 +250,7 @@ type OffsiteBackupResult = BackupRunResult;
 
 export async function backupRounds(o: BackupRoundsOptions): Promise<Measurement[]> {
   const rows: Measurement[] = [];
-  await warmUpServer(o.target, o.bucket, o.scratchDir, o.source.file, o.log);
+  await warmUpServer(o.target, o.bucket, o.scratchDir, o.source.file, o.log, { live: true });
   for (let run = 1; run <= o.runs; run++) {
     const order = o.tools.map((_, i) => o.tools[(i + run - 1) % o.tools.length]!);
     for (const tool of order) {
