@@ -3,13 +3,8 @@
  * with a reason a person can act on; checks that depend on a failed one are skipped, saying why.
  * The probe writes, reads, lists and deletes one temporary object under `.offsite-doctor/`.
  */
-import {
-  GetBucketLifecycleConfigurationCommand,
-  GetBucketVersioningCommand,
-  GetObjectLockConfigurationCommand,
-} from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { isStorageError, LocalStorage, openStorage, S3Storage, type RequestStats, type Storage } from '../storage/index.js';
+import { isStorageError, LocalStorage, openStorage, S3Sdk, S3Storage, type RequestStats, type Storage } from '../storage/index.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'fail' | 'skip';
 
@@ -202,13 +197,13 @@ async function bucketSettings(storage: Storage, reachable: boolean, add: Add): P
   const { client, bucket } = storage;
   const denied = (e: unknown) => `cannot read it (${(e as Error).name}): the credentials may lack s3:Get* permission on the bucket`;
   try {
-    const v = await client.send(new GetBucketVersioningCommand({ Bucket: bucket }));
+    const v = await client.send(new S3Sdk.GetBucketVersioningCommand({ Bucket: bucket }));
     add('versioning', 'versioning', 'pass', v.Status === 'Enabled' ? 'enabled: overwritten and deleted objects are kept as old versions (they are billed)' : v.Status === 'Suspended' ? 'suspended' : 'off');
   } catch (e) {
     add('versioning', 'versioning', 'warn', denied(e));
   }
   try {
-    const l = await client.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+    const l = await client.send(new S3Sdk.GetObjectLockConfigurationCommand({ Bucket: bucket }));
     const rule = l.ObjectLockConfiguration?.Rule?.DefaultRetention;
     add('object-lock', 'object lock', 'pass', l.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled' ? `enabled${rule ? ` (default ${rule.Mode} ${rule.Days ?? rule.Years} ${rule.Days ? 'days' : 'years'})` : ''}` : 'off');
   } catch (e) {
@@ -217,7 +212,7 @@ async function bucketSettings(storage: Storage, reachable: boolean, add: Add): P
     else add('object-lock', 'object lock', 'warn', denied(e));
   }
   try {
-    const lc = await client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
+    const lc = await client.send(new S3Sdk.GetBucketLifecycleConfigurationCommand({ Bucket: bucket }));
     const rules = lc.Rules ?? [];
     add('lifecycle', 'lifecycle rules', 'pass', rules.length ? `${rules.length} rule(s): ${rules.map((r) => `${r.ID ?? '(unnamed)'} ${r.Status}`).join(', ')}` : 'none');
   } catch (e) {

@@ -1,14 +1,12 @@
 /**
  * Tag rules as an S3 bucket lifecycle configuration, and putting it on a bucket.
  */
-import {
-  GetBucketLifecycleConfigurationCommand,
-  PutBucketLifecycleConfigurationCommand,
-  type BucketLifecycleConfiguration,
-  type LifecycleRule,
-  type TransitionStorageClass as SdkTransitionStorageClass,
+import type {
+  BucketLifecycleConfiguration,
+  LifecycleRule,
+  TransitionStorageClass as SdkTransitionStorageClass,
 } from '@aws-sdk/client-s3';
-import { AccessDeniedError, classifyS3Error, S3Storage, sdkErrorCode, UnsupportedError, type ClassifyContext, type Storage, type StorageError } from '../storage/index.js';
+import { AccessDeniedError, classifyS3Error, S3Sdk, S3Storage, sdkErrorCode, UnsupportedError, type ClassifyContext, type Storage, type StorageError } from '../storage/index.js';
 // The S3 adapter's one error classifier: this module talks to the same client, so its errors get
 // the same typed errors and messages.
 import { ABORT_MULTIPART_RULE_ID, DEFAULT_TAG_RULES, ruleId, validateTagRules, type TagRule } from './rules.js';
@@ -89,14 +87,14 @@ export async function applyLifecycle(storage: Storage, rules: readonly TagRule[]
 
   let previous: LifecycleRule[];
   try {
-    previous = (await storage.client.send(new GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), sendOpts)).Rules ?? [];
+    previous = (await storage.client.send(new S3Sdk.GetBucketLifecycleConfigurationCommand({ Bucket: bucket }), sendOpts)).Rules ?? [];
   } catch (e) {
     if (sdkErrorCode(e) !== 'NoSuchLifecycleConfiguration') throw await lifecycleError(storage, e, 'read the lifecycle configuration of', 's3:GetLifecycleConfiguration');
     previous = [];
   }
   if (!opts.dryRun) {
     try {
-      await storage.client.send(new PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: applied }), sendOpts);
+      await storage.client.send(new S3Sdk.PutBucketLifecycleConfigurationCommand({ Bucket: bucket, LifecycleConfiguration: applied }), sendOpts);
     } catch (e) {
       throw await lifecycleError(storage, e, 'put the lifecycle configuration on', 's3:PutLifecycleConfiguration');
     }

@@ -22,7 +22,11 @@ test('each command module registers exactly the commands main.ts routes to it', 
   assert.equal(new Set(all).size, all.length, 'a command name is routed to two modules');
 });
 
-/** The modules a run of bin/offsite resolves (through a resolve hook), as paths below the repository. */
+/**
+ * The modules a run of bin/offsite loads, as paths below the repository: every ES module it
+ * resolves (through a resolve hook) and every CommonJS module in require's cache at exit (the
+ * AWS SDK is required on first use: src/storage/s3/sdk.ts).
+ */
 async function modulesLoadedBy(args: string[]): Promise<{ code: number | null; stdout: string; loaded: string[] }> {
   const dir = await tempDir('startup');
   const hook = path.join(dir, 'hook.mjs');
@@ -30,8 +34,10 @@ async function modulesLoadedBy(args: string[]): Promise<{ code: number | null; s
   writeFileSync(hook, `import { appendFileSync } from 'node:fs';\nexport async function resolve(s, c, next) { const r = await next(s, c); appendFileSync(${JSON.stringify(log)}, r.url + '\\n'); return r; }\n`);
   const register = path.join(dir, 'register.mjs');
   writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(`file://${hook}`)});\n`);
+  const atExit = path.join(dir, 'at-exit.cjs');
+  writeFileSync(atExit, `process.on('exit', () => require('node:fs').appendFileSync(${JSON.stringify(log)}, Object.keys(require('node:module')._cache).map((f) => 'file://' + f + '\\n').join('')));\n`);
   writeFileSync(log, '');
-  const run = spawnSync(process.execPath, ['--import', register, OFFSITE_BIN, ...args], { encoding: 'utf8' });
+  const run = spawnSync(process.execPath, ['--import', register, '--require', atExit, OFFSITE_BIN, ...args], { encoding: 'utf8' });
   const root = path.resolve(path.dirname(OFFSITE_BIN), '..');
   const loaded = readFileSync(log, 'utf8')
     .split('\n')
@@ -40,13 +46,29 @@ async function modulesLoadedBy(args: string[]): Promise<{ code: number | null; s
   return { code: run.status, stdout: run.stdout, loaded };
 }
 
+const awsSdk = (loaded: string[]) => loaded.filter((f) => f.includes('node_modules/@aws-sdk/') || f.includes('node_modules/@smithy/'));
+
 test('--version loads no command module, no engine and no AWS SDK', async () => {
   const run = await modulesLoadedBy(['--version']);
   assert.equal(run.code, 0);
   assert.match(run.stdout, /^\d+\.\d+\.\d+/);
   assert.ok(run.loaded.includes('dist/cli/main.js'), `the hook saw the CLI load: ${run.loaded.join(', ')}`);
-  const heavy = run.loaded.filter((f) => f.startsWith('dist/cli/commands/') || /^dist\/(storage|backup|sync|catalog|codec|snapshot|policy|doctor)\//.test(f) || f.includes('node_modules/@aws-sdk/'));
-  assert.deepEqual(heavy, []);
+  const heavy = run.loaded.filter((f) => f.startsWith('dist/cli/commands/') || /^dist\/(storage|backup|sync|catalog|codec|snapshot|policy|doctor)\//.test(f));
+  assert.deepEqual([...heavy, ...awsSdk(run.loaded)], []);
+});
+
+test('a put to a local directory loads no AWS SDK; a command on an S3 URL does', async () => {
+  const dir = await tempDir('startup-put');
+  writeFileSync(path.join(dir, 'small.txt'), 'x'.repeat(1024));
+  const local = await modulesLoadedBy(['put', path.join(dir, 'small.txt'), path.join(dir, 'bucket', 'small.txt')]);
+  assert.equal(local.code, 0);
+  assert.equal(readFileSync(path.join(dir, 'bucket', 'small.txt'), 'utf8'), 'x'.repeat(1024));
+  assert.ok(local.loaded.includes('dist/storage/index.js'), 'the storage layer was loaded');
+  assert.deepEqual(awsSdk(local.loaded), []);
+  // The same check sees the SDK when it is used: a listing on an S3 endpoint where nothing listens.
+  const s3 = await modulesLoadedBy(['ls', 's3://no-bucket/?endpoint=http://127.0.0.1:9&region=us-east-1']);
+  assert.notEqual(s3.code, 0);
+  assert.ok(awsSdk(s3.loaded).some((f) => f.includes('@aws-sdk/client-s3/')), 'the SDK is loaded for an S3 URL');
 });
 
 test('a command loads its own module, not the others', async () => {

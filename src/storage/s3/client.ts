@@ -1,9 +1,8 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import type { StatsCounter } from '../stats.js';
+import { credentialProviders, nodeHttpHandler, S3 } from './sdk.js';
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -49,14 +48,14 @@ export function createS3Client(opts: S3ClientOptions, counter: StatsCounter): { 
   const maxSockets = opts.maxSockets ?? 64;
   const credentialSourceLabel = opts.credentials ? 'the explicit options' : opts.profile ? `profile "${opts.profile}"` : undefined;
   let resolvedSource: string | undefined;
-  const chain = opts.credentials ? undefined : fromNodeProviderChain(opts.profile ? { profile: opts.profile } : {});
+  const chain = opts.credentials ? undefined : credentialProviders.fromNodeProviderChain(opts.profile ? { profile: opts.profile } : {});
   const config: S3ClientConfig = {
     region: opts.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? DEFAULT_REGION,
     forcePathStyle: opts.forcePathStyle ?? false,
     maxAttempts: opts.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: new NodeHttpHandler({
+    requestHandler: new nodeHttpHandler.NodeHttpHandler({
       connectionTimeout: opts.connectTimeoutMs ?? 10_000,
       // socketTimeout is an inactivity timer that fails the attempt (TimeoutError, retried).
       // requestTimeout would cap the whole request and, by default, only log a warning while
@@ -74,7 +73,7 @@ export function createS3Client(opts: S3ClientOptions, counter: StatsCounter): { 
         },
     ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
   };
-  const client = new S3Client(config);
+  const client = new S3.S3Client(config);
   // In the deserialize step, inside the retry loop: one count per attempt, as the store bills it.
   client.middlewareStack.add(
     (next, context) => async (args) => {

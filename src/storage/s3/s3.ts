@@ -1,18 +1,5 @@
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  GetObjectTaggingCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  PutObjectTaggingCommand,
-  RestoreObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { ArchivedObjectError, NoSuchBucketError, StorageError, UnsupportedError } from '../errors.js';
 import { assertValidKey, normaliseMetadata, unquoteEtag } from '../keys.js';
 import { StatsCounter, type RequestStats } from '../stats.js';
@@ -35,6 +22,7 @@ import { classifyS3Error, sdkErrorCode, type ClassifyContext } from './classify.
 import { abortMultipartUploadsUnder } from './multipart.js';
 import { createS3Client, type S3ClientOptions } from './client.js';
 import { resumingBody } from './download.js';
+import { presigner, S3 } from './sdk.js';
 import { PartBufferPool, uploadPooled } from './upload.js';
 
 export interface S3StorageOptions extends S3ClientOptions {
@@ -132,7 +120,7 @@ export class S3Storage implements Storage {
         // server), so the body is buffered, bounded by maxConditionalPutBytes.
         const bytes = typeof body === 'string' || body instanceof Uint8Array ? Buffer.from(body) : await this.bufferBounded(body, key, opts.signal);
         const res = await this.client.send(
-          new PutObjectCommand({
+          new S3.PutObjectCommand({
             ...common,
             Body: bytes,
             ContentLength: bytes.length,
@@ -172,7 +160,7 @@ export class S3Storage implements Storage {
     // Some servers (RGW 16.2) ignore Tagging on CreateMultipartUpload: set the tags after.
     if (params.Tagging && res.multipart) {
       await this.client.send(
-        new PutObjectTaggingCommand({ Bucket: this.bucket, Key: fullKey, Tagging: { TagSet: Object.entries(opts.tags ?? {}).map(([Key, Value]) => ({ Key, Value })) } }),
+        new S3.PutObjectTaggingCommand({ Bucket: this.bucket, Key: fullKey, Tagging: { TagSet: Object.entries(opts.tags ?? {}).map(([Key, Value]) => ({ Key, Value })) } }),
         opts.signal ? { abortSignal: opts.signal } : {},
       );
     }
@@ -201,7 +189,7 @@ export class S3Storage implements Storage {
       const end = opts.range?.end;
       const range = start !== undefined ? `bytes=${start}-${end ?? ''}` : undefined;
       return this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: fullKey, ...(range ? { Range: range } : {}), ...(ifMatch ? { IfMatch: ifMatch } : {}) }),
+        new S3.GetObjectCommand({ Bucket: this.bucket, Key: fullKey, ...(range ? { Range: range } : {}), ...(ifMatch ? { IfMatch: ifMatch } : {}) }),
         opts.signal ? { abortSignal: opts.signal } : {},
       );
     };
@@ -239,7 +227,7 @@ export class S3Storage implements Storage {
   private async headFull(fullKey: string, signal?: AbortSignal): Promise<ObjectInfo> {
     const ctx = this.ctx('head', fullKey);
     try {
-      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }), signal ? { abortSignal: signal } : {});
+      const res = await this.client.send(new S3.HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }), signal ? { abortSignal: signal } : {});
       return this.infoFromResponse(fullKey, res);
     } catch (e) {
       throw await this.classifyMaybeBucket(e, ctx);
@@ -254,7 +242,7 @@ export class S3Storage implements Storage {
       let res;
       try {
         res = await this.client.send(
-          new ListObjectsV2Command({
+          new S3.ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: prefix || undefined,
             Delimiter: opts.delimiter || undefined,
@@ -289,7 +277,7 @@ export class S3Storage implements Storage {
   async delete(key: string, opts: SignalOption = {}): Promise<void> {
     const fullKey = this.fullKey(key);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey }), opts.signal ? { abortSignal: opts.signal } : {});
+      await this.client.send(new S3.DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey }), opts.signal ? { abortSignal: opts.signal } : {});
     } catch (e) {
       const err = classifyS3Error(e, this.ctx('delete', fullKey));
       if (err.code !== 'NotFound') throw err;
@@ -305,7 +293,7 @@ export class S3Storage implements Storage {
       let res;
       try {
         res = await this.client.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+          new S3.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
           opts.signal ? { abortSignal: opts.signal } : {},
         );
       } catch (e) {
@@ -330,7 +318,7 @@ export class S3Storage implements Storage {
   async getTags(key: string, opts: SignalOption = {}): Promise<Record<string, string>> {
     const fullKey = this.fullKey(key);
     try {
-      const res = await this.client.send(new GetObjectTaggingCommand({ Bucket: this.bucket, Key: fullKey }), opts.signal ? { abortSignal: opts.signal } : {});
+      const res = await this.client.send(new S3.GetObjectTaggingCommand({ Bucket: this.bucket, Key: fullKey }), opts.signal ? { abortSignal: opts.signal } : {});
       return Object.fromEntries((res.TagSet ?? []).map((t) => [t.Key ?? '', t.Value ?? '']));
     } catch (e) {
       throw await this.classifyMaybeBucket(e, this.ctx('get tags of', fullKey));
@@ -341,7 +329,7 @@ export class S3Storage implements Storage {
     const fullKey = this.fullKey(key);
     try {
       const res = await this.client.send(
-        new RestoreObjectCommand({
+        new S3.RestoreObjectCommand({
           Bucket: this.bucket,
           Key: fullKey,
           RestoreRequest: { Days: opts.days, GlacierJobParameters: { Tier: opts.tier ?? 'Standard' } },
@@ -369,9 +357,9 @@ export class S3Storage implements Storage {
 
   async presign(key: string, opts: PresignOptions): Promise<string> {
     const fullKey = this.fullKey(key);
-    const command = opts.method === 'GET' ? new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }) : new PutObjectCommand({ Bucket: this.bucket, Key: fullKey });
+    const command = opts.method === 'GET' ? new S3.GetObjectCommand({ Bucket: this.bucket, Key: fullKey }) : new S3.PutObjectCommand({ Bucket: this.bucket, Key: fullKey });
     try {
-      return await getSignedUrl(this.client, command, { expiresIn: opts.expiresIn });
+      return await presigner.getSignedUrl(this.client, command, { expiresIn: opts.expiresIn });
     } catch (e) {
       throw classifyS3Error(e, this.ctx('presign', fullKey));
     }
@@ -414,7 +402,7 @@ export class S3Storage implements Storage {
    */
   private async explainBodylessDenial(err: StorageError, ctx: ClassifyContext): Promise<StorageError> {
     try {
-      await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: ctx.key, Range: 'bytes=0-0' }));
+      await this.client.send(new S3.GetObjectCommand({ Bucket: this.bucket, Key: ctx.key, Range: 'bytes=0-0' }));
     } catch (ge) {
       if (sdkErrorCode(ge)) return classifyS3Error(ge, ctx);
     }
@@ -426,7 +414,7 @@ export class S3Storage implements Storage {
     if (err.code === 'AccessDenied' && ['Unknown', 'Forbidden', '403'].includes(sdkErrorCode(e)) && ctx.key !== undefined) return this.explainBodylessDenial(err, ctx);
     if (err.code !== 'NotFound' || this.bucketChecked) return err;
     try {
-      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      await this.client.send(new S3.HeadBucketCommand({ Bucket: this.bucket }));
       this.bucketChecked = true;
     } catch (be) {
       const status = (be as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

@@ -6,16 +6,10 @@
 import { ReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { FilledReadable } from '../../files/index.js';
 import { UnsupportedError } from '../errors.js';
+import { S3 } from './sdk.js';
 
 /** S3's limit on the parts of one multipart upload. */
 export const MAX_PARTS = 10_000;
@@ -206,11 +200,11 @@ export async function uploadPooled(input: PooledUploadInput): Promise<PooledUplo
     const second = firstFilled === partSize ? acquire() : undefined;
     const secondFilled = second ? await source.fill(second) : 0;
     if (!second || secondFilled === 0) {
-      const res = await client.send(new PutObjectCommand({ ...params, Body: first.subarray(0, firstFilled), ContentLength: firstFilled }), sendOptions);
+      const res = await client.send(new S3.PutObjectCommand({ ...params, Body: first.subarray(0, firstFilled), ContentLength: firstFilled }), sendOptions);
       accepted(firstFilled);
       return { size: firstFilled, etag: res.ETag, versionId: res.VersionId, multipart: false };
     }
-    const created = await client.send(new CreateMultipartUploadCommand(params), sendOptions);
+    const created = await client.send(new S3.CreateMultipartUploadCommand(params), sendOptions);
     const uploadId = created.UploadId;
     if (!uploadId) throw new Error(`the store started no multipart upload for ${params.Key} (no UploadId in its answer)`);
     input.onMultipartStart?.(uploadId);
@@ -220,7 +214,7 @@ export async function uploadPooled(input: PooledUploadInput): Promise<PooledUplo
         { buf: second, filled: secondFilled, partNumber: 2 },
       ], { acquire, release, accepted, ended: secondFilled < partSize });
       const done = await client.send(
-        new CompleteMultipartUploadCommand({
+        new S3.CompleteMultipartUploadCommand({
           Bucket: params.Bucket,
           Key: params.Key,
           UploadId: uploadId,
@@ -231,7 +225,7 @@ export async function uploadPooled(input: PooledUploadInput): Promise<PooledUplo
       return { size: sent, etag: done.ETag, versionId: done.VersionId, multipart: true };
     } catch (e) {
       // Not under the caller's signal: an aborted upload must still be cleaned up.
-      await client.send(new AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId })).catch(() => undefined);
+      await client.send(new S3.AbortMultipartUploadCommand({ Bucket: params.Bucket, Key: params.Key, UploadId: uploadId })).catch(() => undefined);
       throw e;
     }
   } finally {
@@ -284,7 +278,7 @@ async function sendParts(
           if (!part) return;
         }
         const res = await client.send(
-          new UploadPartCommand({
+          new S3.UploadPartCommand({
             Bucket: params.Bucket,
             Key: params.Key,
             UploadId: uploadId,
