@@ -17,6 +17,8 @@ import { listBackups, restoreBackup, startBackupLoop, type BackupLoopEvent } fro
 import { openStorage } from '../../src/storage/index.js';
 import { rejectsWithCode as rejectsWithCodeOf } from '../support/assert.js';
 import { createTestBucket, s3ChildEnv, s3TestServer, tempDir } from '../support/env.js';
+import { FaultProxy } from '../support/fault-proxy.js';
+import { ownConnectionsTo, runChildren } from '../support/processes.js';
 import { useTestManifestKey } from './job-support.js';
 
 await useTestManifestKey();
@@ -168,24 +170,38 @@ describe('DuckDB source: the same process keeps writing', () => {
       }
     })();
     const events: BackupLoopEvent[] = [];
+    // Through the FAKE fault proxy (a delay in front of the real RGW), so that the run is seen
+    // in its child and the host's own connections to the bucket can be counted.
+    const proxy = await FaultProxy.start(s3TestServer().endpoint);
+    proxy.inject({ method: 'PUT', match: (p) => p.includes('sensor_data.duckdb'), fault: { kind: 'delay', ms: 500 }, times: 1 });
     const env = {
       OFFSITE_BACKUP_SOURCE: `duckdb:${path.join(dir, 'app.duckdb')}`,
       OFFSITE_BACKUP_KEY: 'sensor_data.duckdb',
       OFFSITE_BACKUP_LOCAL_DIR: path.join(dir, 'backups'),
       S3_BUCKET: bucket,
-      S3_ENDPOINT: s3TestServer().endpoint,
+      S3_ENDPOINT: proxy.endpoint,
       S3_REGION: 'us-east-1',
     };
     const loop = startBackupLoop({ env, catalogPath: null, duckdbConnection: backupConnection, onEvent: (e) => events.push(e) });
     try {
-      // No run recorded (no catalog): an interval job backs up at once.
-      for (let i = 0; i < 400 && !events.some((e) => e.type === 'run-ok' || e.type === 'run-failed' || e.type === 'config-failed'); i++) await sleep(50);
+      // No run recorded (no catalog): an interval job backs up at once. The copy is made in this
+      // process (through the app's connection), the upload in a child.
+      let children: number[] = [];
+      const done = () => events.some((e) => e.type === 'run-ok' || e.type === 'run-failed' || e.type === 'config-failed');
+      for (let i = 0; i < 1000 && !done(); i++) {
+        if (!children.length) children = runChildren();
+        await sleep(20);
+      }
       const ok = events.find((e) => e.type === 'run-ok');
       assert.ok(ok && ok.type === 'run-ok', JSON.stringify(events));
       assert.equal(ok.result.name, 'sensor_data.duckdb');
       assert.equal(ok.result.uploaded, true);
+      assert.equal(children.length, 1, 'the upload ran in a child process');
+      assert.equal(ownConnectionsTo(Number(new URL(proxy.endpoint).port)), 0, 'the host itself holds no connection to the bucket');
+      assert.deepEqual((await readdir(path.join(dir, 'backups'))).filter((f) => f.startsWith('.offsite')), [], 'no staged snapshot or temporary file is left');
     } finally {
       await loop.stop();
+      await proxy.close();
       writing = false;
       await writer;
     }
@@ -224,6 +240,24 @@ describe('DuckDB source: the same process keeps writing', () => {
     }
     assert.equal(await exists(path.join(dir, 'x.duckdb')), false);
     assert.deepEqual(await leftovers(dir), []);
+  });
+
+  it('startBackupLoop: a copy that fails in the host (the database is not attached) is a run-failed, its child gone, nothing left', async () => {
+    const localDir = path.join(dir, 'failing-backups');
+    const events: BackupLoopEvent[] = [];
+    const env = { OFFSITE_BACKUP_SOURCE: `duckdb:${path.join(dir, 'other.duckdb')}`, OFFSITE_BACKUP_LOCAL_DIR: localDir, S3_BUCKET: '' };
+    const loop = startBackupLoop({ env, catalogPath: null, duckdbConnection: backupConnection, onEvent: (e) => events.push(e) });
+    try {
+      for (let i = 0; i < 400 && !events.some((e) => e.type === 'run-ok' || e.type === 'run-failed' || e.type === 'config-failed'); i++) await sleep(50);
+      const failed = events.find((e) => e.type === 'run-failed');
+      assert.ok(failed && failed.type === 'run-failed', JSON.stringify(events));
+      assert.match(failed.error, /has no database at .*other\.duckdb attached/);
+      for (let i = 0; i < 100 && runChildren().length; i++) await sleep(20);
+      assert.deepEqual(runChildren(), [], 'the child that waited for the snapshot is gone');
+      assert.deepEqual((await readdir(localDir)).filter((f) => f.startsWith('.offsite')), []);
+    } finally {
+      await loop.stop();
+    }
   });
 });
 

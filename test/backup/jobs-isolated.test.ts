@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
@@ -17,6 +17,7 @@ import { openCatalog } from '../../src/catalog/index.js';
 import { readAll } from '../support/data.js';
 import { adminClient, createTestBucket, s3ChildEnv, s3TestServer, tempDir } from '../support/env.js';
 import { FaultProxy } from '../support/fault-proxy.js';
+import { ownConnectionsTo, runChildren } from '../support/processes.js';
 import { useTestManifestKey } from './job-support.js';
 
 const MIB = 1024 * 1024;
@@ -39,45 +40,6 @@ function fileJob(dir: string, source: string, destinationUrl: string): BackupJob
 }
 
 const urlVia = (bucket: string, endpoint: string) => `s3://${bucket}/?endpoint=${encodeURIComponent(endpoint)}&region=us-east-1&path_style=true`;
-
-/** The pids of this process's children whose command line names run-child (the isolated run). */
-function runChildren(): number[] {
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((pid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('run-child');
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-/** This process's own TCP connections to `port` on any host (sockets among its fds, from /proc/net/tcp*). */
-function ownConnectionsTo(port: number): number {
-  const inodes = new Set(
-    readdirSync('/proc/self/fd').flatMap((fd) => {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
-        return m ? [m[1]!] : [];
-      } catch {
-        return [];
-      }
-    }),
-  );
-  let n = 0;
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    for (const row of readFileSync(table, 'utf8').trim().split('\n').slice(1)) {
-      const cols = row.trim().split(/\s+/);
-      const remotePort = parseInt(cols[2]!.split(':')[1]!, 16);
-      if (remotePort === port && inodes.has(cols[9]!)) n++;
-    }
-  }
-  return n;
-}
 
 describe('backup runs in a child process', () => {
   before(async () => {

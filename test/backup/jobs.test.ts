@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import Database from 'better-sqlite3';
 import { applyRetention, redact, findJob, listBackups, loadJobsConfig, pruneBackups, restoreBackup, runBackupJob, type BackupEntry } from '../../src/backup/jobs/index.js';
+import { HOST_SNAPSHOT_PREFIX } from '../../src/backup/jobs/run.js';
 import { openCatalog } from '../../src/catalog/index.js';
 import { generateAgeIdentity } from '../../src/codec/index.js';
 import { openStorage } from '../../src/storage/index.js';
@@ -265,6 +266,39 @@ describe('backup jobs: names are never reused', () => {
     } finally {
       catalog.close();
     }
+  });
+});
+
+describe('backup jobs: a snapshot staged by a host (the DuckDB copy through its connection)', () => {
+  it('is taken when it is ours, refused as a link or outside the job\'s directory; one left by a dead host is removed', async () => {
+    const dir = await tempDir('offsite-staged-');
+    await writeFile(path.join(dir, 'settings.json'), '{"a":1}');
+    const configFile = await writeConfig(dir, `[jobs.cfg]\nsource = "file:settings.json"\n`);
+    const job = findJob(await loadJobsConfig({ file: configFile }), 'cfg');
+    await mkdir(job.localDir, { recursive: true });
+    // Ours: moved into place as the backup, whatever the source now holds.
+    const staged = path.join(job.localDir, `${HOST_SNAPSHOT_PREFIX}${process.pid}-abc.json`);
+    await writeFile(staged, '{"staged":true}');
+    const run = await runBackupJob(job, { snapshotFile: staged });
+    assert.equal(await readFile(run.localPath, 'utf8'), '{"staged":true}');
+    assert.equal(await readFile(staged).catch(() => 'gone'), 'gone', 'the staged file was taken, not copied');
+    // A link in its place, or a file elsewhere, is refused: nothing is backed up through them.
+    const target = path.join(dir, 'secret.txt');
+    await writeFile(target, 'not for the bucket');
+    const link = path.join(job.localDir, `${HOST_SNAPSHOT_PREFIX}${process.pid}-link.json`);
+    await symlink(target, link);
+    await assert.rejects(runBackupJob(job, { snapshotFile: link }), /not a regular file/);
+    await assert.rejects(runBackupJob(job, { snapshotFile: target }), /must be a \.offsite-host-snapshot-\* file in/);
+    await rm(link);
+    // Left by a host that died before its child took it (pid 2^22 + 1 is above pid_max's
+    // default): the next run removes it; a live host's is left alone.
+    const dead = path.join(job.localDir, `${HOST_SNAPSHOT_PREFIX}4194305-dead.json`);
+    const live = path.join(job.localDir, `${HOST_SNAPSHOT_PREFIX}${process.pid}-live.json`);
+    await writeFile(dead, 'x');
+    await writeFile(live, 'y');
+    await runBackupJob(job);
+    assert.equal(await readFile(dead).catch(() => 'gone'), 'gone');
+    assert.equal(await readFile(live, 'utf8'), 'y');
   });
 });
 

@@ -23,7 +23,7 @@ import { openStorage, type Storage } from '../../storage/index.js';
 import { loadJobsConfig, type BackupJob, type JobsConfig } from './config.js';
 import { pruneBackups } from './prune.js';
 import { runBackupJobIsolated, type IsolatedPruneOutcome } from './run-isolated.js';
-import { runBackupJob, type BackupRunResult } from './run.js';
+import { runBackupJob, stageHostSnapshot, type BackupRunResult } from './run.js';
 
 /** What the loop reports; the daemon prints these, an embedding app may log them its own way. */
 export type BackupLoopEvent =
@@ -62,7 +62,8 @@ export interface BackupLoopOptions {
    * Where a run does its work: 'process' (the default) in a child process at a lower CPU
    * priority, so the host's event loop, heap and CPU share are left alone (run-isolated.ts);
    * 'none' in this process (the daemon, which has no host to protect). A DuckDB job that runs
-   * through the app's `duckdbConnection` always runs here: the connection cannot leave.
+   * through the app's `duckdbConnection` makes its copy here (the connection cannot leave; the
+   * copy runs on DuckDB's threads, not on the event loop) and the rest in the child.
    */
   isolation?: 'process' | 'none';
   /** Run every job once at start, then on schedule. Default false (see the interval grid above). */
@@ -196,14 +197,23 @@ export function startBackupLoop(options: BackupLoopOptions = {}): BackupLoopHand
     let result: BackupRunResult | undefined;
     const retention = Object.values(job.retention).some((v) => v !== undefined);
     const throughApp = options.duckdbConnection !== undefined && job.source.kind === 'duckdb';
-    const isolated = (options.isolation ?? 'process') === 'process' && !throughApp;
+    const isolated = (options.isolation ?? 'process') === 'process';
     let prunedInChild: IsolatedPruneOutcome | undefined;
     try {
       if (isolated) {
         // The child backs up and prunes: the host opens no storage client of its own. The fork
         // (a few ms of the host's thread) gets a turn of the host's loop to itself.
         await yieldToHost();
-        result = await runBackupJobIsolated(job, { catalogPath: catalogFile, signal, prune: retention, onPruned: (p) => (prunedInChild = p) });
+        // A DuckDB job through the app's connection: the copy is made here, by DuckDB's threads
+        // in the app's instance (the connection cannot leave); all the rest happens in the child.
+        const connection = throughApp ? options.duckdbConnection : undefined;
+        result = await runBackupJobIsolated(job, {
+          catalogPath: catalogFile,
+          signal,
+          prune: retention,
+          onPruned: (p) => (prunedInChild = p),
+          ...(connection ? { stageSnapshot: () => stageHostSnapshot(job, connection, signal) } : {}),
+        });
       } else {
         // One client per job for the loop's life: its connections are reused across runs (and prunes).
         if (job.destinationUrl && !entry.storage) entry.storage = openStorage(job.destinationUrl);

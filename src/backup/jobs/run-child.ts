@@ -28,14 +28,14 @@ process.on('message', (m: { type: 'run'; request: IsolatedRunRequest } | { type:
 // The host is gone (or closed the channel): the run goes with it, the upload aborted, as in process.
 process.on('disconnect', () => abort.abort());
 
-async function run({ job, catalogPath, prune }: IsolatedRunRequest): Promise<void> {
+async function run({ job, catalogPath, prune, snapshotFile }: IsolatedRunRequest): Promise<void> {
   let catalog: Catalog | undefined;
   let storage: Storage | undefined;
   let reply: IsolatedRunReply;
   try {
     catalog = catalogPath ? openCatalog(catalogPath) : undefined;
     storage = job.destinationUrl ? openStorage(job.destinationUrl, gentleUploads(job.destinationUrl)) : undefined;
-    const result = await runBackupJob(job, { ...(catalog ? { catalog } : {}), ...(storage ? { storage } : {}), signal: abort.signal });
+    const result = await runBackupJob(job, { ...(catalog ? { catalog } : {}), ...(storage ? { storage } : {}), ...(snapshotFile ? { snapshotFile } : {}), signal: abort.signal });
     // Retention after a run that reached the bucket (as the loop does in process).
     let pruned: IsolatedPruneOutcome | undefined;
     if (prune && !result.uploadError && !abort.signal.aborted) {

@@ -9,6 +9,7 @@
  */
 import { fork } from 'node:child_process';
 import { accessSync, constants as fsConstants } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { BackupJob } from './config.js';
@@ -34,6 +35,14 @@ export interface IsolatedRunOptions {
    * host never lists or deletes (nor holds a storage client) itself; its outcome goes to onPruned.
    */
   prune?: boolean;
+  /**
+   * Makes the run's snapshot in this process (stageHostSnapshot: the DuckDB copy through the
+   * app's connection), after the child is started and before it is asked to run; the child takes
+   * the file instead of making a snapshot, and it is removed here if the run did not take it.
+   * After, not before, the fork: a fork copies the page tables of the whole process, and the
+   * copy fills DuckDB's buffer pool (spawning took 77-93 ms at 1.6-2.2 GB of RSS, 2-4 ms at 95 MB).
+   */
+  stageSnapshot?: () => Promise<string>;
   onPruned?: (outcome: IsolatedPruneOutcome) => void;
 }
 
@@ -45,6 +54,7 @@ export interface IsolatedRunRequest {
   job: BackupJob;
   catalogPath: string | null;
   prune: boolean;
+  snapshotFile?: string;
 }
 
 /** What the child sends back, once. */
@@ -98,14 +108,24 @@ export async function runBackupJobIsolated(job: BackupJob, opts: IsolatedRunOpti
   }
   const onAbort = () => child.connected && child.send({ type: 'abort' });
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let snapshotFile: string | undefined;
   try {
-    const reply = await new Promise<IsolatedRunReply | undefined>((resolve, reject) => {
+    const exited = new Promise<IsolatedRunReply | undefined>((resolve, reject) => {
       let answer: IsolatedRunReply | undefined;
       child.on('message', (m: IsolatedRunReply) => (answer = m));
       child.once('error', reject);
       child.once('exit', () => resolve(answer));
-      child.send({ type: 'run', request: { job, catalogPath: opts.catalogPath, prune: opts.prune ?? false } satisfies IsolatedRunRequest });
     });
+    if (opts.stageSnapshot) {
+      // The child waits for its request meanwhile; if it ends first, so does the wait.
+      const endedEarly = exited.then(() => {
+        throw new BackupRunError('SnapshotFailed', `job ${job.name}: the backup process ended before its snapshot was made`);
+      });
+      endedEarly.catch(() => undefined); // whichever comes second is nobody's business
+      snapshotFile = await Promise.race([opts.stageSnapshot(), endedEarly]);
+    }
+    child.send({ type: 'run', request: { job, catalogPath: opts.catalogPath, prune: opts.prune ?? false, ...(snapshotFile ? { snapshotFile } : {}) } satisfies IsolatedRunRequest });
+    const reply = await exited;
     if (!reply) throw new BackupRunError('SnapshotFailed', `job ${job.name}: the backup process ended without a result (killed?)`);
     if (reply.ok) {
       if (reply.prune) opts.onPruned?.(reply.prune);
@@ -117,5 +137,6 @@ export async function runBackupJobIsolated(job: BackupJob, opts: IsolatedRunOpti
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (snapshotFile) await rm(snapshotFile, { force: true });
   }
 }

@@ -9,8 +9,9 @@
  * checked with a HEAD. Everything written is private (0600 files, 0700 directories) whatever
  * the umask. One run per job at a time, across processes (a lock file in the local directory).
  */
+import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { chmod, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, lstat, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,6 +35,11 @@ export const TEMP_PREFIX = '.offsite-tmp-';
  * lock, so a run removes only those whose process is gone.
  */
 export const RESTORE_TEMP_PREFIX = '.offsite-restore-';
+/**
+ * A snapshot that a host made for a run in its child (stageHostSnapshot), named
+ * `PREFIX<host pid>-<random>`: left over only if that host died before the child took it.
+ */
+export const HOST_SNAPSHOT_PREFIX = '.offsite-host-snapshot-';
 
 export interface BackupRunOptions {
   catalog?: Catalog;
@@ -51,6 +57,12 @@ export interface BackupRunOptions {
   now?: Date;
   /** DuckDB jobs in an app that has the database open: its connection (the copy runs through it). */
   duckdbConnection?: DuckDBConnection;
+  /**
+   * The run's snapshot, made already by the caller (stageHostSnapshot: the DuckDB copy through a
+   * host's connection, for a run in a child): a file in the job's local directory, moved into
+   * place instead of a new snapshot being made.
+   */
+  snapshotFile?: string;
   /**
    * Called as the run moves: 'snapshot' while the local copy is written (bytes of the snapshot
    * read into it, of its size), 'upload' while the object is sent (bytes handed to the store, of
@@ -216,7 +228,8 @@ async function makeLocalCopy(job: BackupJob, localPath: string, opts: BackupRunO
     await mkdirPrivate(work);
     const report = opts.onProgress;
     report?.({ phase: 'snapshot', bytesDone: 0, bytesTotal: undefined });
-    await snapshotSource(job.source, snapshot, { ...(signal ? { signal } : {}), ...(opts.duckdbConnection ? { duckdbConnection: opts.duckdbConnection } : {}) });
+    if (opts.snapshotFile) await takeStagedSnapshot(job, opts.snapshotFile, snapshot);
+    else await snapshotSource(job.source, snapshot, { ...(signal ? { signal } : {}), ...(opts.duckdbConnection ? { duckdbConnection: opts.duckdbConnection } : {}) });
     const snapshotBytes = (await stat(snapshot)).size;
     const codecs: NodeJS.ReadWriteStream[] = [];
     if (job.compress === 'gzip') codecs.push(gzipStream());
@@ -286,9 +299,41 @@ function countingStream(total: number, report: NonNullable<BackupRunOptions['onP
 }
 
 /** Temp files (and snapshot directories) of a run that was killed (only one run per job holds the lock), and of dead restores. */
+/**
+ * The snapshot of a run that will happen in a child process, made here, in the host: for a
+ * DuckDB job through the app's own connection, which cannot leave the host. The copy runs on
+ * DuckDB's threads (libuv's pool), not on the host's event loop; the child then hashes, encodes,
+ * uploads and records it (runBackupJob with `snapshotFile`). The file is the caller's to remove
+ * if the run never took it.
+ */
+export async function stageHostSnapshot(job: BackupJob, connection: DuckDBConnection, signal?: AbortSignal): Promise<string> {
+  await mkdirPrivate(job.localDir);
+  const file = path.join(job.localDir, `${HOST_SNAPSHOT_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}${sourceExtension(job.source)}`);
+  try {
+    await snapshotSource(job.source, file, { duckdbConnection: connection, ...(signal ? { signal } : {}) });
+  } catch (e) {
+    await rm(file, { force: true });
+    if (signal?.aborted) throw e;
+    throw new BackupRunError(codeOf(e) ?? 'SnapshotFailed', `job ${job.name}: ${(e as Error).message}`, { cause: e });
+  }
+  return file;
+}
+
+/** A staged snapshot moved into the run's work directory: only a regular file of ours, in the job's directory. */
+async function takeStagedSnapshot(job: BackupJob, staged: string, snapshot: string): Promise<void> {
+  const name = path.basename(staged);
+  if (path.resolve(path.dirname(staged)) !== path.resolve(job.localDir) || !name.startsWith(HOST_SNAPSHOT_PREFIX)) {
+    throw new Error(`a staged snapshot must be a ${HOST_SNAPSHOT_PREFIX}* file in ${job.localDir}, not ${staged}`);
+  }
+  const st = await lstat(staged);
+  if (!st.isFile()) throw new Error(`the staged snapshot ${staged} is not a regular file`);
+  await rename(staged, snapshot);
+}
+
 async function removeLeftovers(dir: string): Promise<void> {
   for (const f of await readdir(dir)) {
-    const restorePid = f.startsWith(RESTORE_TEMP_PREFIX) ? Number(/^(\d+)-/.exec(f.slice(RESTORE_TEMP_PREFIX.length))?.[1]) : undefined;
+    const prefix = [RESTORE_TEMP_PREFIX, HOST_SNAPSHOT_PREFIX].find((p) => f.startsWith(p));
+    const restorePid = prefix ? Number(/^(\d+)-/.exec(f.slice(prefix.length))?.[1]) : undefined;
     const dead = restorePid !== undefined && Number.isSafeInteger(restorePid) && restorePid > 0 && !processAlive(restorePid);
     if (f.startsWith(TEMP_PREFIX) || dead) await rm(path.join(dir, f), { recursive: true, force: true });
   }
