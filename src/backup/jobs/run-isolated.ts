@@ -109,6 +109,7 @@ export async function runBackupJobIsolated(job: BackupJob, opts: IsolatedRunOpti
   const onAbort = () => child.connected && child.send({ type: 'abort' });
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   let snapshotFile: string | undefined;
+  let staging: Promise<string> | undefined;
   try {
     const exited = new Promise<IsolatedRunReply | undefined>((resolve, reject) => {
       let answer: IsolatedRunReply | undefined;
@@ -122,7 +123,8 @@ export async function runBackupJobIsolated(job: BackupJob, opts: IsolatedRunOpti
         throw new BackupRunError('SnapshotFailed', `job ${job.name}: the backup process ended before its snapshot was made`);
       });
       endedEarly.catch(() => undefined); // whichever comes second is nobody's business
-      snapshotFile = await Promise.race([opts.stageSnapshot(), endedEarly]);
+      staging = opts.stageSnapshot();
+      snapshotFile = await Promise.race([staging, endedEarly]);
     }
     child.send({ type: 'run', request: { job, catalogPath: opts.catalogPath, prune: opts.prune ?? false, ...(snapshotFile ? { snapshotFile } : {}) } satisfies IsolatedRunRequest });
     const reply = await exited;
@@ -138,5 +140,7 @@ export async function runBackupJobIsolated(job: BackupJob, opts: IsolatedRunOpti
     opts.signal?.removeEventListener('abort', onAbort);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     if (snapshotFile) await rm(snapshotFile, { force: true });
+    // The child ended while the copy was still being made: its file goes once it is complete.
+    else void staging?.then((file) => rm(file, { force: true })).catch(() => undefined);
   }
 }

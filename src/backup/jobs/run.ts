@@ -255,8 +255,7 @@ async function makeLocalCopy(job: BackupJob, localPath: string, opts: BackupRunO
     await writePrivateFile(`${localPath}.sha256`, `${sha256}  ${path.basename(localPath)}\n`);
     return { size: bytes, sha256 };
   } catch (e) {
-    if (signal?.aborted) throw e;
-    throw new BackupRunError(codeOf(e) ?? 'SnapshotFailed', `job ${job.name}: ${(e as Error).message}`, { cause: e });
+    throw snapshotFailure(job, e, signal);
   } finally {
     await rm(work, { recursive: true, force: true });
     await rm(partial, { force: true });
@@ -298,7 +297,12 @@ function countingStream(total: number, report: NonNullable<BackupRunOptions['onP
   });
 }
 
-/** Temp files (and snapshot directories) of a run that was killed (only one run per job holds the lock), and of dead restores. */
+/** An abort as it is; any other failure to make the snapshot as the run's error, named after the job. */
+function snapshotFailure(job: BackupJob, e: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return e;
+  return new BackupRunError(codeOf(e) ?? 'SnapshotFailed', `job ${job.name}: ${(e as Error).message}`, { cause: e });
+}
+
 /**
  * The snapshot of a run that will happen in a child process, made here, in the host: for a
  * DuckDB job through the app's own connection, which cannot leave the host. The copy runs on
@@ -313,8 +317,7 @@ export async function stageHostSnapshot(job: BackupJob, connection: DuckDBConnec
     await snapshotSource(job.source, file, { duckdbConnection: connection, ...(signal ? { signal } : {}) });
   } catch (e) {
     await rm(file, { force: true });
-    if (signal?.aborted) throw e;
-    throw new BackupRunError(codeOf(e) ?? 'SnapshotFailed', `job ${job.name}: ${(e as Error).message}`, { cause: e });
+    throw snapshotFailure(job, e, signal);
   }
   return file;
 }
@@ -330,11 +333,15 @@ async function takeStagedSnapshot(job: BackupJob, staged: string, snapshot: stri
   await rename(staged, snapshot);
 }
 
+/**
+ * Temp files (and snapshot directories) of a run that was killed (only one run per job holds the
+ * lock), and the files of restores and hosts' staged snapshots whose process is gone.
+ */
 async function removeLeftovers(dir: string): Promise<void> {
   for (const f of await readdir(dir)) {
     const prefix = [RESTORE_TEMP_PREFIX, HOST_SNAPSHOT_PREFIX].find((p) => f.startsWith(p));
-    const restorePid = prefix ? Number(/^(\d+)-/.exec(f.slice(prefix.length))?.[1]) : undefined;
-    const dead = restorePid !== undefined && Number.isSafeInteger(restorePid) && restorePid > 0 && !processAlive(restorePid);
+    const ownerPid = prefix ? Number(/^(\d+)-/.exec(f.slice(prefix.length))?.[1]) : undefined;
+    const dead = ownerPid !== undefined && Number.isSafeInteger(ownerPid) && ownerPid > 0 && !processAlive(ownerPid);
     if (f.startsWith(TEMP_PREFIX) || dead) await rm(path.join(dir, f), { recursive: true, force: true });
   }
 }
